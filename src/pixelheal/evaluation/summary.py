@@ -1,0 +1,85 @@
+"""Flatten per-image metrics into the test_* dict logged for every architecture.
+
+The keys are identical for every architecture and every input (MLflow compares runs column by
+column); a metric that cannot be computed is None, never a made-up number.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+from torch import Tensor
+
+from pixelheal.evaluation.metrics import AREA_BUCKETS, area_bucket
+
+logger = logging.getLogger(__name__)
+
+PER_IMAGE_METRICS: tuple[str, ...] = ("psnr", "ssim", "l1_hole", "psnr_hole", "edge_error")
+BUCKET_METRICS: tuple[str, ...] = (*PER_IMAGE_METRICS, "lpips")
+HEADLINE_KEYS: tuple[str, ...] = (
+    *(f"test_{m}" for m in BUCKET_METRICS),
+    "test_fid",
+    "test_ms_per_image",
+    "test_n_images",
+)
+
+
+def summary_keys() -> list[str]:
+    """Every key summarize() returns, in order: headline keys then area-bucket variants."""
+    buckets = [f"test_{m}_area_{label}" for m in BUCKET_METRICS for _, _, label in AREA_BUCKETS]
+    return [*HEADLINE_KEYS, *buckets]
+
+
+def _nanmean(values: Tensor | None) -> float | None:
+    """Mean over the finite entries, or None when there are none."""
+    if values is None:
+        return None
+    v = values.detach().to("cpu", torch.float64).reshape(-1)
+    v = v[torch.isfinite(v)]
+    return float(v.mean()) if v.numel() else None
+
+
+def _optional_float(x: float | None) -> float | None:
+    """float(x), with None or NaN mapped to None."""
+    if x is None or math.isnan(float(x)):
+        return None
+    return float(x)
+
+
+def _check_lengths(columns: dict[str, Tensor | None], n: int) -> None:
+    """Raise ValueError unless every present column has n entries."""
+    for name, values in columns.items():
+        if values is not None and values.numel() != n:
+            raise ValueError(f"{name} has {values.numel()} values, expected one per image ({n})")
+
+
+def summarize(
+    per_image: dict[str, Tensor],
+    hole_fraction: Tensor,
+    lpips: Tensor | None,
+    fid: float | None,
+    ms_per_image: float,
+) -> dict[str, float | None]:
+    """Flat test_* dict (same keys always) with overall and per-area-bucket means."""
+    missing = [m for m in PER_IMAGE_METRICS if m not in per_image]
+    if missing:
+        raise ValueError(f"per_image lacks metrics {missing}; expected {list(PER_IMAGE_METRICS)}")
+    columns: dict[str, Tensor | None] = {m: per_image[m] for m in PER_IMAGE_METRICS}
+    columns["lpips"] = lpips
+    fractions = torch.as_tensor(hole_fraction, dtype=torch.float64).reshape(-1)
+    _check_lengths(columns, fractions.numel())
+    labels = [area_bucket(float(f)) for f in fractions]
+
+    result: dict[str, float | None] = {f"test_{m}": _nanmean(columns[m]) for m in BUCKET_METRICS}
+    result["test_fid"] = _optional_float(fid)
+    result["test_ms_per_image"] = float(ms_per_image)
+    result["test_n_images"] = fractions.numel()
+    for metric in BUCKET_METRICS:
+        values = columns[metric]
+        for _, _, label in AREA_BUCKETS:
+            selected = torch.tensor([lab == label for lab in labels], dtype=torch.bool)
+            key = f"test_{metric}_area_{label}"
+            result[key] = None if values is None else _nanmean(values.reshape(-1).cpu()[selected])
+    return {key: result[key] for key in summary_keys()}

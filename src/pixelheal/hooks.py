@@ -1,0 +1,148 @@
+"""Kedro hooks: a pre-flight check of a run's inputs, and one MLflow child run per architecture."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from kedro.framework.hooks import hook_impl
+from kedro.pipeline import Node, Pipeline
+from mlflow.entities import Metric, Param, RunStatus
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+logger = logging.getLogger(__name__)
+
+
+class MissingInputsError(SystemExit):
+    """A run's inputs do not exist yet; exits with one line that names the command to run first."""
+
+
+def _producers(dataset: str) -> list[str]:
+    from kedro.framework.project import pipelines  # the registry, loaded lazily by Kedro
+
+    found = [name for name, pipe in pipelines.items() if name != "__default__" and dataset in pipe.all_outputs()]
+    return sorted(found, key=lambda name: len(pipelines[name].nodes))[:1]
+
+
+class PreflightHooks:
+    """Stop before anything runs when a pipeline's inputs have not been produced yet."""
+
+    @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run for a run that cannot start
+    def before_pipeline_run(self, pipeline: Pipeline, catalog: Any) -> None:
+        missing = [name for name in sorted(pipeline.inputs())
+                   if not name.startswith("params:") and name != "parameters" and not catalog.exists(name)]
+        if not missing:
+            return
+        first = list(dict.fromkeys(p for name in missing for p in _producers(name)))
+        hint = f"run `kedro run --pipelines={','.join(first)}` first" if first else "check the catalog"
+        raise MissingInputsError(f"Missing input(s) {', '.join(missing)}: {hint}.")
+
+
+def _flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class ArchitectureRunHooks:
+    """Log each architecture namespace (`<arch>.train`, `<arch>.evaluate`) to its own MLflow run.
+
+    The run is a child of kedro-mlflow's run for the whole `kedro run`, named after the namespace
+    and tagged with architecture, dataset, mask generator and git commit. Parameters, per-epoch
+    history, test metrics and the checkpoint / picture artifacts all go there, so the MLflow UI
+    compares architectures column by column. Node functions stay free of tracking code.
+    """
+
+    ARTIFACTS = ("checkpoint", "sample_grid", "loss_curve")
+
+    def __init__(self) -> None:
+        self._runs: dict[str, str] = {}
+        self._params: dict[str, Any] = {}
+        self._catalog: Any = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._params = context.params
+
+    @hook_impl
+    def before_pipeline_run(self, catalog: Any) -> None:
+        self._runs, self._catalog = {}, catalog
+
+    def _namespace(self, node: Node) -> str | None:
+        namespace = node.namespace
+        return namespace if namespace and isinstance(self._params.get(namespace), dict) and "model" in self._params[namespace] else None
+
+    def _run_id(self, namespace: str) -> str | None:
+        if namespace not in self._runs:
+            parent = mlflow.active_run()
+            if parent is None:  # tracking disabled for this pipeline in mlflow.yml
+                return None
+            block = self._params[namespace]
+            tags = {
+                MLFLOW_PARENT_RUN_ID: parent.info.run_id,
+                "architecture": str(block["model"].get("kind", namespace)),
+                "dataset": str(self._params.get("data_processing", {}).get("source", {}).get("kind", "unknown")),
+                "mask_generator": str(self._params.get("masks", {}).get("generator", {}).get("kind", "unknown")),
+                "git_commit": _git_commit(),
+            }
+            run = mlflow.MlflowClient().create_run(parent.info.experiment_id, tags=tags, run_name=namespace)
+            self._runs[namespace] = run.info.run_id
+            params = _flatten({k: v for k, v in block.items()}) | _flatten({"evaluation": self._params.get("evaluation", {})})
+            mlflow.MlflowClient().log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+        return self._runs[namespace]
+
+    @hook_impl
+    def after_node_run(self, node: Node, outputs: dict[str, Any]) -> None:
+        namespace = self._namespace(node)
+        run_id = namespace and self._run_id(namespace)
+        if not run_id:
+            return
+        client = mlflow.MlflowClient()
+        checkpoint = outputs.get(f"{namespace}.checkpoint")
+        if checkpoint is not None:
+            metrics = [Metric(key, float(value), 0, record["epoch"]) for record in checkpoint["history"]
+                       for key, value in record.items() if key != "epoch"]
+            metrics.append(Metric("best_epoch", float(checkpoint["epoch"]), 0, 0))
+            client.log_batch(run_id, metrics=metrics)
+        results = outputs.get(f"{namespace}.metrics")
+        if results is not None:
+            client.log_batch(run_id, metrics=[Metric(k, float(v), 0, 0) for k, v in results.get("metrics", {}).items() if v is not None])
+            for name, reason in results.get("unavailable", {}).items():
+                client.set_tag(run_id, f"unavailable.{name}", reason)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, node: Node) -> None:
+        namespace = self._namespace(node)
+        if not namespace or dataset_name not in {f"{namespace}.{a}" for a in self.ARTIFACTS} or namespace not in self._runs:
+            return
+        path = getattr(self._catalog.get(dataset_name), "_filepath", None)
+        if path is not None and Path(path).is_file():
+            mlflow.MlflowClient().log_artifact(self._runs[namespace], str(path))
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._close(RunStatus.FINISHED)
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._close(RunStatus.FAILED)
+
+    def _close(self, status: int) -> None:
+        for run_id in self._runs.values():
+            mlflow.MlflowClient().set_terminated(run_id, RunStatus.to_string(status))
+        self._runs = {}

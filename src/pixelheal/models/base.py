@@ -1,0 +1,59 @@
+"""The interface every inpainting architecture implements, so one training loop serves them all.
+
+Contract: images are float tensors in [0, 1] of shape (B, C, H, W); masks are float tensors of
+shape (B, 1, H, W) with 1 = hole (missing), 0 = known. Architectures that want another range
+(e.g. [-1, 1]) convert inside their own methods.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def composite(images: torch.Tensor, masks: torch.Tensor, predictions: torch.Tensor) -> torch.Tensor:
+    """Keep the known pixels of `images` and take the hole pixels from `predictions`."""
+    return masks * predictions + (1 - masks) * images
+
+
+def masked_input(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Zero the hole pixels and append the mask as an extra channel."""
+    return torch.cat([images * (1 - masks), masks], dim=1)  # (B, C+1, H, W)
+
+
+class InpaintingModel(nn.Module):
+    """Base class: a network plus how it is trained (`losses`, `training_step`) and how it inpaints.
+
+    Subclasses implement `forward(images, masks) -> predictions` and `losses`; architectures with
+    several networks or optimisers (GANs) or with sampling (autoregressive) override the rest.
+    """
+
+    def losses(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Loss terms of one batch; the key "loss" holds the total that is minimised."""
+        raise NotImplementedError
+
+    def make_optimizers(self, lr: float, betas: tuple[float, float], weight_decay: float) -> dict[str, torch.optim.Optimizer]:
+        """One Adam(W) optimiser over all parameters; architectures with several networks override."""
+        return {"model": torch.optim.AdamW(self.parameters(), lr=lr, betas=betas, weight_decay=weight_decay)}
+
+    def training_step(self, images: torch.Tensor, masks: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, float]:
+        """One optimisation step on a batch; returns the loss terms as floats."""
+        (optimizer,) = optimizers.values()
+        optimizer.zero_grad(set_to_none=True)
+        terms = self.losses(images, masks)
+        terms["loss"].backward()
+        optimizer.step()
+        return {name: value.item() for name, value in terms.items()}
+
+    @torch.no_grad()
+    def validation_step(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, float]:
+        """Loss terms plus the PSNR of the composited completion, averaged over the batch."""
+        terms = {name: value.item() for name, value in self.losses(images, masks).items()}
+        mse = (self.inpaint(images, masks) - images).square().flatten(1).mean(1)
+        terms["psnr"] = (-10 * torch.log10(mse.clamp_min(1e-10))).mean().item()
+        return terms
+
+    @torch.no_grad()
+    def inpaint(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Composited completion in [0, 1]: known pixels are returned unchanged."""
+        return composite(images, masks, self(images, masks).clamp(0, 1))

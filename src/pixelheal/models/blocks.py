@@ -1,0 +1,68 @@
+"""Small building blocks shared by the convolutional architectures."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class DoubleConv(nn.Sequential):
+    """(3x3 conv → BatchNorm → ReLU) twice: the basic U-Net stage."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+
+def resize_mask(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Mask at a feature scale: the fraction of hole pixels each feature cell covers."""
+    return F.adaptive_avg_pool2d(masks, size)  # (B, 1, h, w) in [0, 1]
+
+
+class FeatureRefinement(nn.Module):
+    """Mask-aware feature refinement: a gate computed from features and mask rescales the features.
+
+    The gate lets the decoder treat cells inside the hole (which carry no encoder evidence)
+    differently from known cells; the residual path keeps the block an identity at init.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.context = nn.Sequential(nn.Conv2d(channels + 1, channels, 3, padding=1), nn.ReLU(inplace=True))
+        self.gate = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        m = resize_mask(masks, features.shape[-2:])
+        context = self.context(torch.cat([features, m], dim=1))
+        return features + context * torch.sigmoid(self.gate(context))
+
+
+class ASPPRefinement(FeatureRefinement):
+    """Feature refinement whose context comes from atrous spatial pyramid pooling.
+
+    Parallel dilated 3x3 convolutions see the hole's surroundings at several distances, and a
+    global-pooling branch adds image-level context, before the same gated residual as the parent.
+    """
+
+    def __init__(self, channels: int, dilations: tuple[int, ...] = (1, 2, 4)) -> None:
+        super().__init__(channels)
+        branch = max(channels // 4, 8)
+        self.branches = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(channels + 1, branch, 3, padding=d, dilation=d), nn.ReLU(inplace=True))
+            for d in dilations
+        )
+        self.pooled = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels + 1, branch, 1), nn.ReLU(inplace=True))
+        self.context = nn.Sequential(nn.Conv2d(branch * (len(dilations) + 1), channels, 1), nn.ReLU(inplace=True))
+
+    def forward(self, features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([features, resize_mask(masks, features.shape[-2:])], dim=1)  # (B, C+1, h, w)
+        pooled = self.pooled(x).expand(-1, -1, *x.shape[-2:])
+        context = self.context(torch.cat([b(x) for b in self.branches] + [pooled], dim=1))
+        return features + context * torch.sigmoid(self.gate(context))

@@ -1,0 +1,19 @@
+"""Project pipelines."""
+
+from kedro.pipeline import Pipeline
+
+from pixelheal.models import ARCHITECTURES
+from pixelheal.pipelines import compare, data_processing, masks, split, train
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    """Every pipeline by name; `__default__` is everything except `inpaint`."""
+    pipelines = {
+        "data_processing": data_processing.create_pipeline(),
+        "masks": masks.create_pipeline(),
+        "split": split.create_pipeline(),
+        **{f"train_{arch}": train.create_pipeline(arch) for arch in ARCHITECTURES},
+        "compare": compare.create_pipeline(list(ARCHITECTURES)),
+    }
+    pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
+    return pipelines

@@ -1,0 +1,172 @@
+"""The one training loop every architecture uses: epochs → validation → best model → checkpoint.
+
+Architecture specifics (losses, several optimisers, sampling) live in the model's
+`InpaintingModel` methods, so this loop never changes when an architecture is added.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pixelheal.models.base import InpaintingModel
+from pixelheal.training.data import EpochBatches, MaskGenerator, make_loader
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything the loop needs besides the model and the data."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    device: str = "auto"
+    seed: int = 0
+    flip: bool = True
+    select_on: str = "val_psnr"  # higher is better for *psnr*/*ssim*, lower for losses
+    num_workers: int = 0
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"training.{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"training.lr must be positive, got {self.lr}")
+
+
+@dataclass
+class TrainResult:
+    """The best model's weights and the per-epoch history."""
+
+    best_state: dict[str, torch.Tensor]
+    best_epoch: int  # 1-based, like every epoch number in the history
+    best_metrics: dict[str, float]
+    history: list[dict[str, float]]
+
+
+def resolve_device(device: str) -> torch.device:
+    """`auto` picks cuda, then mps, then cpu; anything else is passed to torch."""
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _better(metric: str, new: float, old: float | None) -> bool:
+    if old is None:
+        return True
+    return new > old if ("psnr" in metric or "ssim" in metric) else new < old
+
+
+def _save_state(path: Path, state: dict[str, Any]) -> None:
+    """Write the resume state atomically, so a kill mid-write never corrupts the last good one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def validate(model: InpaintingModel, images: np.ndarray, masks: np.ndarray, indices: np.ndarray, batch_size: int, device: torch.device) -> dict[str, float]:
+    """Mean validation metrics over fixed masks (no shuffling, no augmentation)."""
+    model.eval()
+    batches = EpochBatches(images, masks, indices, batch_size, seed=0, epoch=0, shuffle=False)
+    totals: dict[str, float] = {}
+    for x, m in make_loader(batches, 0, False):
+        x, m = x.to(device), m.to(device)
+        for name, value in model.validation_step(x, m).items():
+            totals[name] = totals.get(name, 0.0) + value * len(x)
+    return {f"val_{name}": total / len(indices) for name, total in totals.items()}
+
+
+def train(
+    model: InpaintingModel,
+    images: np.ndarray,
+    masks: np.ndarray,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    cfg: TrainConfig,
+    *,
+    mask_generator: MaskGenerator | None = None,
+    state_path: Path | None = None,
+    resume: bool = False,
+    state_extra: dict[str, Any] | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train `model` on `train_idx`, keep the epoch best on `cfg.select_on` over `val_idx`.
+
+    With `state_path`, the full state is saved after every epoch; `resume=True` continues from it.
+    `mask_generator` draws fresh training masks per batch instead of the precomputed `masks`.
+    """
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    model.to(device)
+    optimizers = model.make_optimizers(cfg.lr, tuple(cfg.betas), cfg.weight_decay)
+    history: list[dict[str, float]] = []
+    best: dict[str, Any] = {"epoch": -1, "metrics": {}, "state": None, "score": None}
+    start = 0
+    if resume and state_path is not None and state_path.is_file():
+        state = torch.load(state_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        for name, optimizer in optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        history, best, start = state["history"], state["best"], state["epochs_done"]
+        logger.info("resuming from %s after epoch %d of %d", state_path, start, cfg.epochs)
+
+    started = time.perf_counter()
+    for epoch in range(start, cfg.epochs):
+        tick = time.perf_counter()
+        torch.manual_seed(cfg.seed * 100_003 + epoch)  # per-epoch seed: a resumed epoch equals the original
+        batches = EpochBatches(images, masks, train_idx, cfg.batch_size, seed=cfg.seed, epoch=epoch,
+                               flip=cfg.flip, mask_generator=mask_generator)
+        model.train()
+        totals: dict[str, float] = {}
+        for x, m in make_loader(batches, cfg.num_workers, device.type == "cuda"):
+            x, m = x.to(device, non_blocking=True), m.to(device, non_blocking=True)
+            for name, value in model.training_step(x, m, optimizers).items():
+                totals[name] = totals.get(name, 0.0) + value * len(x)
+        record = {"epoch": epoch + 1, **{f"train_{k}": v / len(train_idx) for k, v in totals.items()}}
+        record.update(validate(model, images, masks, val_idx, cfg.batch_size, device))
+        record["seconds"] = time.perf_counter() - tick
+        history.append(record)
+
+        score = record.get(cfg.select_on)
+        if score is None:
+            raise ValueError(f"training.select_on: {cfg.select_on!r} is not among {sorted(record)}")
+        if _better(cfg.select_on, score, best["score"]):
+            state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            best = {"epoch": epoch + 1, "metrics": record, "state": state_dict, "score": score}
+        if state_path is not None:
+            _save_state(state_path, {
+                **(state_extra or {}), "model": model.state_dict(), "epochs_done": epoch + 1, "history": history, "best": best,
+                "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()}, "config": asdict(cfg),
+            })
+        _log_epoch(record, cfg.epochs, (time.perf_counter() - started) / (epoch + 1 - start))
+        if on_epoch is not None:
+            on_epoch(record)
+
+    return TrainResult(best["state"], best["epoch"], best["metrics"], history)
+
+
+def _log_epoch(record: dict[str, float], epochs: int, seconds_per_epoch: float) -> None:
+    losses = " ".join(f"{k}={v:.4g}" for k, v in record.items() if k not in ("epoch", "seconds"))
+    eta = seconds_per_epoch * (epochs - record["epoch"])
+    logger.info("epoch %d/%d %s | %.1fs | ETA %dm%02ds", record["epoch"], epochs, losses,
+                record["seconds"], eta // 60, eta % 60)

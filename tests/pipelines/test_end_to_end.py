@@ -1,0 +1,95 @@
+"""End-to-end `kedro run`s through the real CLI on a tiny copy of the project."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.pipelines.kedro_project import kedro, make_project
+
+pytestmark = pytest.mark.slow
+
+ARCHS = ("unet_frm", "unet_aspp")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A tiny project after one default `kedro run`."""
+    root = make_project(tmp_path_factory.mktemp("project"))
+    result = kedro(root, "run", "--env=tiny")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root
+
+
+def test_registry_lists_the_pipelines(tmp_path):
+    result = kedro(make_project(tmp_path), "registry", "list")
+    assert result.returncode == 0, result.stderr[-2000:]
+    for name in ("data_processing", "masks", "split", "compare", *(f"train_{a}" for a in ARCHS)):
+        assert f"- {name}" in result.stdout
+
+
+def test_training_a_fresh_project_names_the_command_to_run_first(tmp_path):
+    result = kedro(make_project(tmp_path), "run", "--env=tiny", "--pipeline=train_unet_aspp")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert "kedro run --pipelines=data_processing,masks,split" in last_line
+    assert not (tmp_path / "data" / "06_models" / "unet_aspp.pt").exists()
+
+
+def test_default_run_writes_reports(project):
+    reporting = project / "data" / "08_reporting"
+    for name in ("comparison.csv", "comparison.md", "comparison.png", "images_preview.png", "masks_preview.png"):
+        assert (reporting / name).is_file(), name
+    for arch in ARCHS:
+        assert (reporting / arch / "sample_grid.png").is_file()
+        assert (reporting / arch / "loss_curve.png").is_file()
+        assert (project / "data" / "06_models" / f"{arch}.pt").is_file()
+    table = (reporting / "comparison.md").read_text()
+    for method in (*ARCHS, "baseline:telea", "baseline:biharmonic"):
+        assert method in table
+
+
+def test_mlflow_holds_one_child_run_per_architecture_with_the_same_test_keys(project):
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    (experiment,) = [e for e in client.search_experiments() if e.name == "pixelheal"]
+    runs = client.search_runs([experiment.experiment_id])
+    children = {r.info.run_name: r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    assert sorted(children) == sorted(ARCHS)
+    keysets = [{k for k in r.data.metrics if k.startswith("test_")} for r in children.values()]
+    assert keysets[0] == keysets[1] and {"test_psnr", "test_ssim", "test_psnr_hole", "test_l1_hole"} <= keysets[0]
+    for arch, run in children.items():
+        assert run.data.tags["architecture"] == arch
+        assert {"dataset", "mask_generator", "git_commit"} <= set(run.data.tags)
+        assert run.data.params["model.widths"] == "[4, 8, 16]"
+        history = client.get_metric_history(run.info.run_id, "train_loss")
+        assert sorted(m.step for m in history) == [1, 2]
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {f"{arch}.pt", "sample_grid.png", "loss_curve.png"} <= artifacts
+        assert "unavailable.test_lpips" in run.data.tags  # empty torch hub cache: reported, not faked
+
+
+def test_rerunning_evaluate_alone_reproduces_the_metrics(project):
+    path = project / "data" / "08_reporting" / "metrics" / "unet_aspp.json"
+    before = json.loads(path.read_text())["metrics"]
+    result = kedro(project, "run", "--env=tiny", "--nodes=unet_aspp.evaluate")
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = json.loads(path.read_text())["metrics"]
+    before.pop("test_ms_per_image"), after.pop("test_ms_per_image")
+    assert after == before
+
+
+def _digests(root):
+    files = ["03_primary/images.npy", "03_primary/image_metadata.csv", "04_feature/masks.npy",
+             "04_feature/mask_metadata.csv", "05_model_input/split_indices.json"]
+    return {f: hashlib.sha256((root / "data" / f).read_bytes()).hexdigest() for f in files}
+
+
+def test_data_pipelines_rerun_byte_identical(project):
+    before = _digests(project)
+    result = kedro(project, "run", "--env=tiny", "--pipelines=data_processing,masks,split")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _digests(project) == before

@@ -1,0 +1,127 @@
+"""The shared training loop: best-epoch selection, random masks, resume after a kill."""
+
+import numpy as np
+import pytest
+import torch
+
+from pixelheal.models import make_model
+from pixelheal.training import TrainConfig, train
+from pixelheal.training.data import EpochBatches
+
+
+def _data(n: int = 48, size: int = 16):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, 3, size, size), dtype=np.uint8)
+    masks = (rng.random((n, 1, size, size)) < 0.3).astype(np.uint8)
+    return images, masks, np.arange(0, 32), np.arange(32, n)
+
+
+def _model():
+    torch.manual_seed(0)
+    return make_model("unet_frm", widths=[4, 8])
+
+
+CFG = TrainConfig(epochs=4, batch_size=8, lr=0.01, seed=3)
+
+
+def test_history_and_best_epoch():
+    images, masks, train_idx, val_idx = _data()
+    result = train(_model(), images, masks, train_idx, val_idx, CFG)
+    assert [r["epoch"] for r in result.history] == [1, 2, 3, 4]
+    assert {"train_loss", "val_loss", "val_psnr"} <= set(result.history[0])
+    best = max(result.history, key=lambda r: r["val_psnr"])
+    assert result.best_epoch == best["epoch"]
+    assert result.best_metrics == best
+
+
+def test_training_reduces_the_loss():
+    images, masks, train_idx, val_idx = _data()
+    images[:] = 128  # a learnable target: flat grey
+    result = train(_model(), images, masks, train_idx, val_idx, TrainConfig(epochs=5, batch_size=8, lr=0.01))
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
+def test_training_is_reproducible():
+    images, masks, train_idx, val_idx = _data()
+    a = train(_model(), images, masks, train_idx, val_idx, CFG)
+    b = train(_model(), images, masks, train_idx, val_idx, CFG)
+    assert [r["train_loss"] for r in a.history] == [r["train_loss"] for r in b.history]
+
+
+class Killed(Exception):
+    """Stands in for the process being killed."""
+
+
+@pytest.mark.parametrize("kill_epoch", [2, 3])
+def test_resume_continues_from_the_interrupted_epoch(tmp_path, kill_epoch):
+    images, masks, train_idx, val_idx = _data()
+    reference = train(_model(), images, masks, train_idx, val_idx, CFG)
+
+    model, state = _model(), tmp_path / "state.pt"
+    steps = {"n": 0}
+    original_step = model.training_step
+
+    def dying_step(x, m, optimizers):
+        steps["n"] += 1
+        if steps["n"] == (kill_epoch - 1) * 4 + 2:  # 4 batches per epoch: dies in the middle of epoch k
+            raise Killed
+        return original_step(x, m, optimizers)
+
+    model.training_step = dying_step
+    with pytest.raises(Killed):
+        train(model, images, masks, train_idx, val_idx, CFG, state_path=state)
+    assert torch.load(state, weights_only=True)["epochs_done"] == kill_epoch - 1
+
+    resumed_epochs = []
+    result = train(_model(), images, masks, train_idx, val_idx, CFG, state_path=state, resume=True,
+                   on_epoch=lambda record: resumed_epochs.append(record["epoch"]))
+    assert resumed_epochs == list(range(kill_epoch, CFG.epochs + 1))
+    assert [r["train_loss"] for r in result.history] == [r["train_loss"] for r in reference.history]
+    assert all(torch.equal(result.best_state[k], reference.best_state[k]) for k in reference.best_state)
+
+
+def test_without_resume_an_existing_state_is_ignored(tmp_path):
+    images, masks, train_idx, val_idx = _data()
+    state = tmp_path / "state.pt"
+    train(_model(), images, masks, train_idx, val_idx, CFG, state_path=state)
+    epochs = []
+    train(_model(), images, masks, train_idx, val_idx, CFG, state_path=state, on_epoch=lambda r: epochs.append(r["epoch"]))
+    assert epochs == [1, 2, 3, 4]
+
+
+def test_random_masks_are_fresh_per_epoch_and_reproducible():
+    images, masks, train_idx, _ = _data()
+
+    def generator(h, w, rng, image=None):
+        return (rng.random((1, h, w)) < 0.5).astype(np.uint8)
+
+    def first_batch(epoch):
+        return EpochBatches(images, masks, train_idx, 8, seed=1, epoch=epoch, mask_generator=generator)[0][1]
+
+    assert torch.equal(first_batch(0), first_batch(0))
+    assert not torch.equal(first_batch(0), first_batch(1))
+    assert not torch.equal(first_batch(0), torch.from_numpy(masks[:8]).float())
+
+
+def test_flips_move_image_and_mask_together():
+    images, masks, train_idx, _ = _data()
+    batches = EpochBatches(images, masks, train_idx, 32, seed=0, epoch=0, shuffle=False, flip=True)
+    x, m = batches[0]
+    plain_x = torch.from_numpy(images[:32]).float() / 255
+    flipped = [i for i in range(32) if not torch.equal(x[i], plain_x[i])]
+    assert 0 < len(flipped) < 32
+    for i in flipped:
+        assert torch.equal(x[i], plain_x[i].flip(-1))
+        assert torch.equal(m[i], torch.from_numpy(masks[i]).float().flip(-1))
+
+
+@pytest.mark.parametrize("field, value", [("epochs", 0), ("batch_size", 0), ("lr", 0.0)])
+def test_invalid_config_is_named(field, value):
+    with pytest.raises(ValueError, match=field):
+        TrainConfig(**{field: value})
+
+
+def test_unknown_selection_metric_is_named():
+    images, masks, train_idx, val_idx = _data()
+    with pytest.raises(ValueError, match="select_on"):
+        train(_model(), images, masks, train_idx, val_idx, TrainConfig(epochs=1, select_on="val_accuracy"))

@@ -251,3 +251,19 @@ def test_paired_skip_unreadable_pair(pairs_root):
     source = make_source("paired_folders", path=pairs_root, on_error="skip")
     assert [r.source for r in source] == ["original/faces/b.png"]
     assert source.skipped == [str(pairs_root / "occluded" / "a.png")]
+
+
+def test_limit_keeps_the_first_images_of_any_source():
+    from pixelheal.data import make_source
+
+    full = [r.source for r in make_source("sample", n_images=12, seed=0)]
+    limited = make_source("sample", n_images=12, seed=0, limit=5)
+    assert len(limited) == 5
+    assert [r.source for r in limited] == full[:5]
+
+
+def test_limit_must_be_positive():
+    from pixelheal.data import make_source
+
+    with pytest.raises(ValueError, match="limit"):
+        make_source("sample", n_images=12, limit=0)

@@ -5,7 +5,11 @@ import torch
 
 from pixelheal.models import ARCHITECTURES, composite, load, make_model
 
-TINY = {"unet_frm": {"widths": [4, 8, 16]}, "unet_aspp": {"widths": [4, 8, 16], "dilations": [1, 2]}}
+TINY = {
+    "unet_frm": {"widths": [4, 8, 16]},
+    "unet_aspp": {"widths": [4, 8, 16], "dilations": [1, 2]},
+    "gan": {"base_channels": 4, "disc_channels": 4, "crop_size": 16},
+}
 
 
 def _batch(channels: int = 3, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:

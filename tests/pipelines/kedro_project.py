@@ -21,7 +21,7 @@ masks:
   batch_size: 32
   preview_count: 16
 _training: &training
-  {epochs: 2, batch_size: 32, lr: 0.01, betas: [0.9, 0.999], weight_decay: 0.0, device: cpu, seed: 0,
+  {epochs: 2, batch_size: 32, optimizer: adam, lr: 0.01, betas: [0.9, 0.999], weight_decay: 0.0, device: cpu, seed: 0,
    flip: true, random_masks: null, select_on: val_psnr, num_workers: 0, threads: 1, resume: false}
 unet_frm:
   model: {kind: unet_frm, widths: [4, 8, 16], loss: mse, hole_weight: 5.0}
@@ -29,7 +29,11 @@ unet_frm:
 unet_aspp:
   model: {kind: unet_aspp, widths: [4, 8, 16], dilations: [1, 2], loss: l1, hole_weight: 5.0}
   training: {<<: *training, state_path: data/06_models/unet_aspp.state.pt}
-evaluation: {batch_size: 64, device: cpu, grid_images: 4, lpips: default, fid: none}
+gan:
+  model: {kind: gan, variant: hole_context, base_channels: 4, disc_channels: 4, context_ring: 0.06, crop_size: 16}
+  training: {<<: *training, optimizer: adam, lr: 0.0002, betas: [0.5, 0.999], state_path: data/06_models/gan.state.pt,
+             random_masks: {kind: box, hole_size: [0.12, 0.25], aspect: rect, margin: 0.05, context_ring: 0.06}}
+evaluation: {batch_size: 64, device: cpu, grid_images: 4, samples_per_image: 2, seed: 0, lpips: default, fid: none}
 compare: {baselines: [telea, biharmonic], workers: 1}
 """
 

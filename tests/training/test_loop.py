@@ -125,3 +125,17 @@ def test_unknown_selection_metric_is_named():
     images, masks, train_idx, val_idx = _data()
     with pytest.raises(ValueError, match="select_on"):
         train(_model(), images, masks, train_idx, val_idx, TrainConfig(epochs=1, select_on="val_accuracy"))
+
+
+@pytest.mark.parametrize("kind", ["adam", "adamw", "sgd"])
+def test_optimizer_is_chosen_in_parameters(kind):
+    from pixelheal.training.optim import make_optimizer
+
+    optimizer = make_optimizer(kind, _model().parameters(), lr=0.1, betas=(0.5, 0.999))
+    assert type(optimizer).__name__.lower() == kind
+
+
+def test_unknown_optimizer_is_named():
+    images, masks, train_idx, val_idx = _data()
+    with pytest.raises(ValueError, match="training.optimizer"):
+        train(_model(), images, masks, train_idx, val_idx, TrainConfig(epochs=1, optimizer="lbfgs"))

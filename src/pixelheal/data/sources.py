@@ -8,7 +8,8 @@ files (``on_error="skip"``) list them in ``source.skipped`` after an iteration.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pixelheal.data.folders import ImageFolderSource, PairedFoldersSource
@@ -21,6 +22,7 @@ __all__ = [
     "ImageReadError",
     "ImageRecord",
     "ImageSource",
+    "LimitedSource",
     "PairedFoldersSource",
     "SampleSource",
     "SOURCE_KINDS",
@@ -50,8 +52,29 @@ _BUILDERS: dict[str, Callable[..., ImageSource]] = {
 SOURCE_KINDS = tuple(_BUILDERS)
 
 
-def make_source(kind: str, **kwargs: Any) -> ImageSource:
-    """Build the image source ``kind`` from its keyword arguments."""
+class LimitedSource:
+    """The first ``limit`` records of another source (e.g. a 1,024-image subset of CelebA)."""
+
+    def __init__(self, source: ImageSource, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"limit must be a positive number of images, got {limit}")
+        self.source, self.limit = source, limit
+
+    def __len__(self) -> int:
+        return min(len(self.source), self.limit)
+
+    def __iter__(self) -> Iterator[ImageRecord]:
+        return itertools.islice(iter(self.source), self.limit)
+
+    @property
+    def skipped(self) -> list[str]:
+        return getattr(self.source, "skipped", [])
+
+
+def make_source(kind: str, limit: int | None = None, **kwargs: Any) -> ImageSource:
+    """Build the image source ``kind`` from its keyword arguments; ``limit`` keeps its first images."""
+    if limit is not None:
+        return LimitedSource(make_source(kind, **kwargs), limit)
     if kind not in _BUILDERS:
         raise ValueError(f"unknown source kind {kind!r}; valid kinds: {', '.join(SOURCE_KINDS)}")
     builder = _BUILDERS[kind]

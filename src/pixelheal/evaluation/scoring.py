@@ -11,11 +11,19 @@ import torch
 from pixelheal.evaluation.metrics import per_image_metrics
 from pixelheal.evaluation.perceptual import PerceptualMetrics
 from pixelheal.evaluation.summary import summarize
+from pixelheal.models.base import InpaintingModel
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """Float images in [0, 1] → uint8, as they would be saved to PNG."""
     return (x.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+
+
+def _batches(images: np.ndarray, masks: np.ndarray, batch_size: int, device: torch.device):
+    """uint8 arrays → float images in [0, 1] and float masks on `device`, batch by batch."""
+    for start in range(0, len(images), batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])).float().div_(255).to(device)
+        yield x, torch.from_numpy(np.ascontiguousarray(masks[start : start + batch_size])).float().to(device)
 
 
 @torch.no_grad()
@@ -27,17 +35,35 @@ def complete_images(
     device: torch.device,
 ) -> tuple[np.ndarray, float]:
     """Composited uint8 completions of `images` (N, C, H, W) and the inference time in ms per image."""
-    outputs, elapsed = np.empty_like(images), 0.0
-    for start in range(0, len(images), batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])).float().div_(255).to(device)
-        m = torch.from_numpy(np.ascontiguousarray(masks[start : start + batch_size])).float().to(device)
+    outputs, elapsed, start = np.empty_like(images), 0.0, 0
+    for x, m in _batches(images, masks, batch_size, device):
         tick = time.perf_counter()
         out = inpaint(x, m)
         if device.type == "cuda":
             torch.cuda.synchronize()
         elapsed += time.perf_counter() - tick
         outputs[start : start + len(x)] = to_uint8(out)
+        start += len(x)
     return outputs, 1000 * elapsed / max(len(images), 1)
+
+
+@torch.no_grad()
+def complete_samples(model: InpaintingModel, images: np.ndarray, masks: np.ndarray, n_samples: int,
+                     device: torch.device) -> list[np.ndarray]:
+    """Several uint8 completions per image (one for deterministic architectures)."""
+    x, m = next(_batches(images, masks, len(images), device))
+    return [to_uint8(sample) for sample in model.inpaint_samples(x, m, n_samples)]
+
+
+@torch.no_grad()
+def architecture_metrics(model: InpaintingModel, images: np.ndarray, masks: np.ndarray, batch_size: int,
+                         device: torch.device) -> dict[str, float]:
+    """Means of the architecture's own per-image test metrics (e.g. NLL in bits/dim), NaNs skipped."""
+    columns: dict[str, list[torch.Tensor]] = {}
+    for x, m in _batches(images, masks, batch_size, device):
+        for name, values in model.test_metrics(x, m).items():
+            columns.setdefault(name, []).append(values.double().cpu())
+    return {name: float(torch.cat(values).nanmean()) for name, values in columns.items()}
 
 
 def score_completions(

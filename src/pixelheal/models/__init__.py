@@ -13,11 +13,13 @@ from typing import Any
 import torch
 
 from pixelheal.models.base import InpaintingModel, composite, masked_input
+from pixelheal.models.gan import gan
 from pixelheal.models.unet import unet_aspp, unet_frm
 
 ARCHITECTURES: dict[str, Callable[..., InpaintingModel]] = {
     "unet_frm": unet_frm,
     "unet_aspp": unet_aspp,
+    "gan": gan,
 }
 
 

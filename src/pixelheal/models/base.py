@@ -7,6 +7,8 @@ shape (B, 1, H, W) with 1 = hole (missing), 0 = known. Architectures that want a
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import torch
 from torch import nn
 
@@ -32,9 +34,9 @@ class InpaintingModel(nn.Module):
         """Loss terms of one batch; the key "loss" holds the total that is minimised."""
         raise NotImplementedError
 
-    def make_optimizers(self, lr: float, betas: tuple[float, float], weight_decay: float) -> dict[str, torch.optim.Optimizer]:
-        """One Adam(W) optimiser over all parameters; architectures with several networks override."""
-        return {"model": torch.optim.AdamW(self.parameters(), lr=lr, betas=betas, weight_decay=weight_decay)}
+    def make_optimizers(self, build: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]) -> dict[str, torch.optim.Optimizer]:
+        """Optimisers by name, each made by `build`; architectures with several networks override."""
+        return {"model": build(self.parameters())}
 
     def training_step(self, images: torch.Tensor, masks: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, float]:
         """One optimisation step on a batch; returns the loss terms as floats."""
@@ -57,3 +59,13 @@ class InpaintingModel(nn.Module):
     def inpaint(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """Composited completion in [0, 1]: known pixels are returned unchanged."""
         return composite(images, masks, self(images, masks).clamp(0, 1))
+
+    @torch.no_grad()
+    def inpaint_samples(self, images: torch.Tensor, masks: torch.Tensor, n_samples: int) -> list[torch.Tensor]:
+        """Several completions per image; deterministic architectures return one."""
+        return [self.inpaint(images, masks)]
+
+    @torch.no_grad()
+    def test_metrics(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Architecture-specific per-image test metrics (e.g. "nll_bpd"), each of shape (B,)."""
+        return {}

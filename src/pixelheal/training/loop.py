@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import torch
 
 from pixelheal.models.base import InpaintingModel
 from pixelheal.training.data import EpochBatches, MaskGenerator, make_loader
+from pixelheal.training.optim import make_optimizer
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,7 @@ class TrainConfig:
 
     epochs: int = 10
     batch_size: int = 64
+    optimizer: str = "adamw"
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
@@ -118,7 +121,8 @@ def train(
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     model.to(device)
-    optimizers = model.make_optimizers(cfg.lr, tuple(cfg.betas), cfg.weight_decay)
+    optimizers = model.make_optimizers(partial(make_optimizer, cfg.optimizer, lr=cfg.lr, betas=tuple(cfg.betas),
+                                               weight_decay=cfg.weight_decay))
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"epoch": -1, "metrics": {}, "state": None, "score": None}
     start = 0

@@ -18,8 +18,6 @@ logger = logging.getLogger(__name__)
 def ingest_images(source: dict[str, Any], preprocessing: dict[str, Any]) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
     """Read every image of the configured source, cropped and resized to the processed array."""
     image_set = build_image_set(make_source(**source), **preprocessing)
-    if image_set.skipped:
-        logger.warning("skipped %d unreadable files (data_processing.source.on_error: skip)", len(image_set.skipped))
     labels = image_set.metadata["label"].nunique()
     logger.info("ingested %d images of shape %s with %d labels", len(image_set.images), image_set.images.shape[1:], labels)
     return image_set.images, image_set.metadata, image_set.paired

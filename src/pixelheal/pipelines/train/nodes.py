@@ -13,7 +13,7 @@ from PIL import Image
 
 from pixelheal.evaluation.grids import loss_curve, sample_grid
 from pixelheal.evaluation.perceptual import PerceptualMetrics
-from pixelheal.evaluation.scoring import complete_images, score_completions
+from pixelheal.evaluation.scoring import architecture_metrics, complete_images, complete_samples, score_completions
 from pixelheal.masks import make_mask_generator
 from pixelheal.models import from_checkpoint, make_model
 from pixelheal.training import TrainConfig, resolve_device, train
@@ -45,7 +45,8 @@ def train_model(images: np.ndarray, masks: np.ndarray, split_indices: dict[str, 
     logger.info("%s: best epoch %d with %s=%.4g", model["kind"], result.best_epoch, cfg.select_on,
                 result.best_metrics[cfg.select_on])
     return {"arch": model["kind"], "hparams": hparams, "model": result.best_state, "epoch": result.best_epoch,
-            "metrics": result.best_metrics, "history": result.history, "training": dict(training)}
+            "metrics": result.best_metrics, "history": result.history, "training": dict(training),
+            "image_size": [int(images.shape[2]), int(images.shape[3])]}
 
 
 def evaluate_model(checkpoint: dict[str, Any], images: np.ndarray, masks: np.ndarray,
@@ -55,13 +56,17 @@ def evaluate_model(checkpoint: dict[str, Any], images: np.ndarray, masks: np.nda
     model = from_checkpoint(checkpoint).to(device)
     test = np.asarray(split_indices["test"])
     test_images, test_masks = images[test], masks[test]
+    torch.manual_seed(evaluation["seed"])  # sampling architectures: the same completions on every rerun
     outputs, ms = complete_images(model.inpaint, test_images, test_masks, evaluation["batch_size"], device)
     perceptual = PerceptualMetrics(lpips=evaluation["lpips"], fid=evaluation["fid"], device=str(device))
     results = {"method": checkpoint["arch"], **score_completions(test_images, test_masks, outputs, perceptual, ms)}
+    extra = architecture_metrics(model, test_images, test_masks, evaluation["batch_size"], device)
+    results["metrics"].update({f"test_{name}": value for name, value in extra.items()})
     logger.info("%s test: %s", checkpoint["arch"], {k: round(v, 4) for k, v in results["metrics"].items()
                                                     if v is not None and "_area_" not in k})
     n = evaluation["grid_images"]
-    grid = sample_grid(test_images[:n], test_masks[:n], outputs[:n], n=n)
+    samples = complete_samples(model, test_images[:n], test_masks[:n], evaluation["samples_per_image"], device)
+    grid = sample_grid(test_images[:n], test_masks[:n], samples if len(samples) > 1 else samples[0], n=n)
     history = pd.DataFrame(checkpoint["history"])
     losses = [c for c in history.columns if c != "seconds" and not any(m in c for m in ("psnr", "ssim"))]
     return results, grid, loss_curve(history[losses])

@@ -1,0 +1,94 @@
+"""Training losses by name: reconstruction terms (L1, MSE, Sobel edge, SSIM) and adversarial ones.
+
+contract: reconstruction losses take float tensors (B, C, H, W) in [0, 1], prediction first and
+target second, and return a scalar mean. Adversarial losses take raw discriminator outputs
+(logits for "bce", scores for "lsgan") and whether the target is "real".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics.functional.image import structural_similarity_index_measure
+
+Loss = Callable[[Tensor, Tensor], Tensor]
+
+ADVERSARIAL_KINDS = ("bce", "lsgan")
+# The magnitude's sqrt is not differentiable at 0 (flat regions): a small floor keeps the
+# gradient finite there, and a constant image still has exactly the same magnitude as another.
+EDGE_EPS = 1e-6
+# torchmetrics' default Gaussian SSIM window (sigma 1.5 → 11 px); smaller images get a narrower one.
+SSIM_SIGMA = 1.5
+SSIM_WINDOW = 11
+
+
+def l1_loss(prediction: Tensor, target: Tensor) -> Tensor:
+    """Mean absolute error."""
+    return (prediction - target).abs().mean()
+
+
+def mse_loss(prediction: Tensor, target: Tensor) -> Tensor:
+    """Mean squared error."""
+    return (prediction - target).square().mean()
+
+
+def sobel_gradients(x: Tensor) -> Tensor:
+    """Per-channel Sobel derivatives (B, 2C, H, W): d/dx and d/dy of every channel, interleaved."""
+    gx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=x.dtype, device=x.device)
+    channels = x.shape[1]
+    kernel = torch.stack([gx, gx.T]).unsqueeze(1).repeat(channels, 1, 1, 1)  # (2C, 1, 3, 3)
+    # Replicate padding: a constant image has zero gradient at its border too.
+    padded = F.pad(x, (1, 1, 1, 1), mode="replicate")  # (B, C, H+2, W+2)
+    return F.conv2d(padded, kernel, groups=channels)  # (B, 2C, H, W)
+
+
+def edge_magnitude(x: Tensor) -> Tensor:
+    """Differentiable per-channel Sobel magnitude (B, C, H, W)."""
+    g = sobel_gradients(x)  # (B, 2C, H, W)
+    b, _, h, w = g.shape
+    return torch.sqrt(g.view(b, -1, 2, h, w).square().sum(dim=2) + EDGE_EPS)  # (B, C, H, W)
+
+
+def edge_loss(prediction: Tensor, target: Tensor) -> Tensor:
+    """Sobel edge-aware loss: L1 between the edge magnitudes of prediction and target."""
+    return (edge_magnitude(prediction) - edge_magnitude(target)).abs().mean()
+
+
+def _ssim_sigma(height: int, width: int) -> float:
+    """Gaussian sigma whose torchmetrics window (2*int(3.5*sigma+0.5)+1 px) fits the image."""
+    side = min(height, width)
+    if side < 3:
+        raise ValueError(f"ssim loss: images must be at least 3x3 pixels, got {height}x{width}")
+    if side >= SSIM_WINDOW:
+        return SSIM_SIGMA
+    return ((side - 1) // 2 - 0.5) / 3.5
+
+
+def ssim_loss(prediction: Tensor, target: Tensor) -> Tensor:
+    """1 - SSIM (data range 1), so identical images give 0."""
+    sigma = _ssim_sigma(*prediction.shape[-2:])
+    ssim = structural_similarity_index_measure(prediction, target, data_range=1.0, sigma=sigma)
+    return 1.0 - ssim
+
+
+def adversarial_loss(outputs: Tensor, real: bool, kind: str = "bce") -> Tensor:
+    """GAN loss of discriminator outputs against the label real (1) or fake (0)."""
+    target = torch.full_like(outputs, 1.0 if real else 0.0)
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(outputs, target)
+    if kind == "lsgan":
+        return (outputs - target).square().mean()
+    raise ValueError(f"adversarial_loss: unknown kind {kind!r}; known: {', '.join(ADVERSARIAL_KINDS)}")
+
+
+LOSSES: dict[str, Loss] = {"l1": l1_loss, "mse": mse_loss, "edge": edge_loss, "ssim": ssim_loss}
+
+
+def make_loss(kind: str) -> Loss:
+    """The reconstruction loss `kind` as a function (prediction, target) -> scalar."""
+    if kind not in LOSSES:
+        raise ValueError(f"loss: unknown kind {kind!r}; known: {', '.join(sorted(LOSSES))}")
+    return LOSSES[kind]

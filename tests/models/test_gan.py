@@ -1,0 +1,250 @@
+"""GAN inpainter: sizes, self-attention, exact known pixels with hole crops, training and resume."""
+
+import numpy as np
+import pytest
+import torch
+
+from pixelheal.masks.box import BoxMaskGenerator
+from pixelheal.models.attention import SelfAttention
+from pixelheal.models.gan import GANInpainter, gan, square_box
+from pixelheal.training import TrainConfig, train
+
+TINY = {"base_channels": 4, "disc_channels": 4, "crop_size": 16}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors gain nothing from threads, and on a shared 2-core machine threads contend."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _batch(channels: int = 3, size: int = 32, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    images = torch.rand(3, channels, size, size, generator=g)
+    masks = (torch.rand(3, 1, size, size, generator=g) < 0.2).float()
+    return images, masks
+
+
+def _assert_known_pixels_unchanged(model: GANInpainter, images: torch.Tensor, masks: torch.Tensor) -> None:
+    out = model.eval().inpaint(images, masks)
+    known = masks.expand_as(images) == 0
+    assert torch.equal(out[known], images[known])
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_parameter_counts_of_the_original_widths():
+    model = gan(base_channels=64, disc_channels=32)
+    assert _count(model.generator) == pytest.approx(4.88e6, rel=0.03)
+    assert _count(model.discriminator) == pytest.approx(35.5e3, rel=0.03)
+    images = torch.rand(1, 3, 200, 200)
+    masks = torch.zeros(1, 1, 200, 200)
+    masks[..., 84:116, 84:116] = 1  # the original's 32x32 hole
+    assert model.eval().inpaint(images, masks).shape == images.shape
+
+
+def test_state_dict_holds_generator_and_discriminator():
+    keys = gan(**TINY).state_dict().keys()
+    assert any(k.startswith("generator.") for k in keys)
+    assert any(k.startswith("discriminator.") for k in keys)
+
+
+@pytest.mark.parametrize("variant", ["whole_image", "hole_context"])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_output_shape_and_range(variant, channels):
+    torch.manual_seed(0)
+    model = gan(variant=variant, in_channels=channels, **TINY)
+    images, masks = _batch(channels)
+    prediction = model(images, masks)
+    assert prediction.shape == images.shape
+    assert prediction.min() >= 0 and prediction.max() <= 1
+    terms = model.losses(images, masks)
+    assert set(terms) == {"adversarial", "l1", "edge", "ssim", "g_loss", "loss"}
+    terms["loss"].backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_whole_image_works_on_sides_that_are_not_multiples_of_eight():
+    model = gan(variant="whole_image", **TINY)
+    images, masks = torch.rand(1, 3, 25, 19), torch.ones(1, 1, 25, 19)
+    assert model(images, masks).shape == images.shape
+
+
+def test_self_attention_starts_as_the_identity():
+    block = SelfAttention(16)
+    x = torch.randn(2, 16, 5, 6)
+    assert block.gamma.item() == 0.0
+    assert torch.equal(block(x), x)
+
+
+def test_self_attention_is_permutation_equivariant_over_positions():
+    torch.manual_seed(0)
+    block = SelfAttention(16)
+    with torch.no_grad():
+        block.gamma.fill_(0.7)
+    x = torch.randn(2, 16, 4, 5)
+    perm = torch.randperm(20)
+
+    def permute(t: torch.Tensor) -> torch.Tensor:
+        return t.flatten(2)[:, :, perm].view_as(t)
+
+    out = block(x)
+    assert out.shape == x.shape
+    assert not torch.allclose(out, x)
+    assert torch.allclose(block(permute(x)), permute(out), atol=1e-5)
+
+
+def test_hole_context_keeps_known_pixels_for_random_masks():
+    torch.manual_seed(0)
+    model = gan(**TINY)
+    images, masks = _batch()
+    _assert_known_pixels_unchanged(model, images, masks)
+
+
+def test_hole_context_keeps_known_pixels_for_box_masks():
+    torch.manual_seed(0)
+    model = gan(**TINY)
+    generator = BoxMaskGenerator(hole_size=(0.12, 0.4), aspect="rect", margin=0.05, context_ring=0.02)
+    rng = np.random.default_rng(0)
+    masks = torch.from_numpy(np.stack([generator(40, 40, rng) for _ in range(4)])).float()
+    images = torch.rand(4, 3, 40, 40)
+    _assert_known_pixels_unchanged(model, images, masks)
+    # outside the hole's box the model predicts nothing: its raw output is the image there
+    prediction = model(images, masks)
+    far = torch.ones_like(masks, dtype=torch.bool)
+    for i, mask in enumerate(masks):
+        rows, cols = torch.nonzero(mask[0], as_tuple=True)
+        far[i, :, max(rows.min() - 8, 0) : rows.max() + 9, max(cols.min() - 8, 0) : cols.max() + 9] = False
+    far = far.expand_as(images)
+    assert torch.equal(prediction[far], images[far])
+
+
+@pytest.mark.parametrize("hole", [(slice(0, 6), slice(0, 9)), (slice(26, 32), slice(10, 32)), (slice(0, 32), slice(30, 32))])
+def test_hole_context_keeps_known_pixels_with_a_hole_at_the_border(hole):
+    torch.manual_seed(0)
+    model = gan(**TINY)
+    images = torch.rand(2, 3, 32, 32)
+    masks = torch.zeros(2, 1, 32, 32)
+    masks[0, 0, hole[0], hole[1]] = 1
+    _assert_known_pixels_unchanged(model, images, masks)
+    out = model.inpaint(images, masks)
+    assert not torch.equal(out[0], images[0])  # the hole was filled
+    assert torch.equal(out[1], images[1])  # an empty mask: nothing to do
+
+
+def test_hole_context_with_no_hole_in_the_batch():
+    model = gan(**TINY)
+    images, masks = torch.rand(2, 3, 16, 16), torch.zeros(2, 1, 16, 16)
+    assert torch.equal(model.eval().inpaint(images, masks), images)
+    assert all(value.item() == 0.0 for value in model.losses(images, masks).values())
+    optimizers = model.make_optimizers(lambda params: torch.optim.Adam(params, lr=0.1))
+    before = [p.detach().clone() for p in model.parameters()]
+    assert model.train().training_step(images, masks, optimizers)["d_loss"] == 0.0
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
+
+
+@pytest.mark.parametrize(
+    "box, expected",
+    [
+        ((10, 10, 14, 14), (10, 10, 14, 14)),  # already square
+        ((10, 10, 12, 16), (8, 10, 14, 16)),  # grown around the box
+        ((0, 0, 2, 8), (0, 0, 8, 8)),  # shifted inside at the border
+        ((0, 0, 4, 30), (0, 0, 20, 30)),  # as square as the 20-px height allows
+    ],
+)
+def test_square_box(box, expected):
+    assert square_box(box, 20, 30) == expected
+
+
+@pytest.mark.parametrize(
+    "hparams, name",
+    [
+        ({"variant": "crop"}, "variant"),
+        ({"base_channels": 0}, "base_channels"),
+        ({"disc_channels": 2.5}, "disc_channels"),
+        ({"context_ring": 0.6}, "context_ring"),
+        ({"crop_size": 8}, "crop_size"),
+        ({"loss_weights": {"perceptual": 1.0}}, "loss_weights"),
+        ({"loss_weights": {"l1": -1.0}}, "loss_weights"),
+        ({"loss_weights": {"l1": "high"}}, "loss_weights"),
+        ({"context_ring": "4px"}, "context_ring"),
+        ({"adversarial_loss": "hinge"}, "adversarial_loss"),
+    ],
+)
+def test_invalid_hyper_parameters_are_named(hparams, name):
+    with pytest.raises(ValueError, match=name):
+        gan(**hparams)
+
+
+def test_partial_loss_weights_keep_the_other_defaults():
+    model = gan(loss_weights={"l1": 5.0}, **TINY)
+    assert model.loss_weights == {"adversarial": 1.0, "l1": 5.0, "edge": 10.0, "ssim": 1.0}
+
+
+def _data(n: int = 24, size: int = 16):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, 3, size, size), dtype=np.uint8)
+    masks = np.zeros((n, 1, size, size), np.uint8)
+    for i in range(n):
+        top, left = rng.integers(0, size - 6, 2)
+        masks[i, :, top : top + 6, left : left + 6] = 1
+    return images, masks, np.arange(0, 16), np.arange(16, n)
+
+
+def _model(variant: str = "hole_context") -> GANInpainter:
+    torch.manual_seed(0)
+    return gan(variant=variant, **TINY)
+
+
+CFG = TrainConfig(epochs=3, batch_size=8, optimizer="adam", lr=2e-4, betas=(0.5, 0.999), seed=1, device="cpu")
+
+
+@pytest.mark.parametrize("variant", ["whole_image", "hole_context"])
+def test_a_tiny_training_run_records_every_loss_term(variant):
+    images, masks, train_idx, val_idx = _data()
+    result = train(_model(variant), images, masks, train_idx, val_idx, TrainConfig(**{**CFG.__dict__, "epochs": 2}))
+    assert [r["epoch"] for r in result.history] == [1, 2]
+    keys = {f"train_{k}" for k in ("adversarial", "l1", "edge", "ssim", "d_loss", "g_loss")} | {"val_loss", "val_psnr"}
+    assert keys <= set(result.history[0])
+    assert all(np.isfinite(v) for record in result.history for v in record.values())
+    assert any(k.startswith("discriminator.") for k in result.best_state)
+
+
+class Killed(Exception):
+    """Stands in for the process being killed."""
+
+
+def test_resume_of_a_gan_run_continues_from_the_interrupted_epoch(tmp_path):
+    images, masks, train_idx, val_idx = _data()
+    reference = train(_model(), images, masks, train_idx, val_idx, CFG)
+
+    model, state = _model(), tmp_path / "state.pt"
+    steps = {"n": 0}
+    original_step = model.training_step
+
+    def dying_step(x, m, optimizers):
+        steps["n"] += 1
+        if steps["n"] == 3:  # 2 batches per epoch: dies in the middle of epoch 2
+            raise Killed
+        return original_step(x, m, optimizers)
+
+    model.training_step = dying_step
+    with pytest.raises(Killed):
+        train(model, images, masks, train_idx, val_idx, CFG, state_path=state)
+    saved = torch.load(state, weights_only=True)
+    assert saved["epochs_done"] == 1
+    assert set(saved["optimizers"]) == {"generator", "discriminator"}
+    assert all(saved["optimizers"][name]["state"] for name in ("generator", "discriminator"))
+
+    resumed_epochs = []
+    result = train(_model(), images, masks, train_idx, val_idx, CFG, state_path=state, resume=True,
+                   on_epoch=lambda record: resumed_epochs.append(record["epoch"]))
+    assert resumed_epochs == [2, 3]
+    assert [r["train_g_loss"] for r in result.history] == [r["train_g_loss"] for r in reference.history]
+    assert [r["train_d_loss"] for r in result.history] == [r["train_d_loss"] for r in reference.history]

@@ -1,0 +1,130 @@
+"""Training losses: known values, zero cases, finite gradients, and gradients reaching G and D."""
+
+import math
+
+import pytest
+import torch
+
+from pixelheal.models.gan import gan
+from pixelheal.training.losses import (
+    adversarial_loss,
+    edge_loss,
+    edge_magnitude,
+    l1_loss,
+    make_loss,
+    mse_loss,
+    ssim_loss,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors gain nothing from threads, and on a shared 2-core machine threads contend."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _images(seed: int = 0, shape: tuple[int, ...] = (2, 3, 16, 16)) -> torch.Tensor:
+    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def test_edge_loss_of_two_constant_images_is_zero():
+    a, b = torch.full((2, 3, 16, 16), 0.2), torch.full((2, 3, 16, 16), 0.9)
+    assert edge_loss(a, b).item() == 0.0
+
+
+def test_edge_loss_weighs_a_thin_line_more_than_l1_does():
+    flat = torch.full((1, 1, 16, 16), 0.5)
+    line = flat.clone()
+    line[..., 8] = 0.55  # a faint one-pixel vertical line: small in L1, two edges for Sobel
+    assert edge_loss(line, flat) > 5 * l1_loss(line, flat) > 0
+
+
+def test_edge_gradient_is_finite_on_flat_images():
+    prediction = torch.full((1, 3, 8, 8), 0.5, requires_grad=True)
+    edge_loss(prediction, _images(shape=(1, 3, 8, 8))).backward()
+    assert torch.isfinite(prediction.grad).all()
+
+
+def test_edge_magnitude_is_per_channel_and_zero_where_flat():
+    x = torch.zeros(1, 2, 8, 8)
+    x[0, 1, :, 4:] = 1.0  # an edge in channel 1 only
+    magnitude = edge_magnitude(x)
+    assert magnitude.shape == x.shape
+    assert magnitude[0, 0].max() < 1e-2
+    assert magnitude[0, 1, :, 3:5].min() > 1.0
+
+
+def test_ssim_loss_of_identical_images_is_zero():
+    x = _images()
+    assert abs(ssim_loss(x, x).item()) < 1e-6
+
+
+def test_ssim_loss_grows_with_noise_and_works_on_small_images():
+    x = _images(shape=(2, 3, 8, 8))
+    slightly = (x + 0.05 * _images(1, x.shape)).clamp(0, 1)
+    assert 0 < ssim_loss(slightly, x) < ssim_loss(_images(2, x.shape), x)
+
+
+def test_ssim_loss_names_too_small_images():
+    with pytest.raises(ValueError, match="ssim"):
+        ssim_loss(torch.rand(1, 1, 2, 2), torch.rand(1, 1, 2, 2))
+
+
+def test_l1_and_mse_values():
+    a, b = torch.zeros(1, 1, 4, 4), torch.full((1, 1, 4, 4), 0.5)
+    assert l1_loss(a, b).item() == pytest.approx(0.5)
+    assert mse_loss(a, b).item() == pytest.approx(0.25)
+
+
+def test_bce_adversarial_values():
+    undecided = torch.zeros(2, 1, 3, 3)
+    assert adversarial_loss(undecided, True).item() == pytest.approx(math.log(2))
+    assert adversarial_loss(undecided, False).item() == pytest.approx(math.log(2))
+    confident_real = torch.full((2, 1, 3, 3), 20.0)
+    assert adversarial_loss(confident_real, True).item() < 1e-6
+    assert adversarial_loss(confident_real, False).item() == pytest.approx(20.0, rel=1e-4)
+
+
+def test_lsgan_adversarial_values():
+    ones = torch.ones(1, 1, 2, 2)
+    assert adversarial_loss(ones, True, "lsgan").item() == 0.0
+    assert adversarial_loss(ones, False, "lsgan").item() == 1.0
+
+
+def test_unknown_losses_are_named():
+    with pytest.raises(ValueError, match="l1"):
+        make_loss("perceptual")
+    with pytest.raises(ValueError, match="lsgan"):
+        adversarial_loss(torch.zeros(1), True, "wasserstein")
+
+
+@pytest.mark.parametrize("kind", ["l1", "mse", "edge", "ssim"])
+def test_make_loss_returns_a_differentiable_loss(kind):
+    prediction = _images().requires_grad_(True)
+    make_loss(kind)(prediction, _images(1)).backward()
+    assert prediction.grad is not None and prediction.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("variant", ["whole_image", "hole_context"])
+def test_a_training_step_updates_both_generator_and_discriminator(variant):
+    torch.manual_seed(0)
+    model = gan(variant=variant, base_channels=4, disc_channels=4, crop_size=16).train()
+    optimizers = model.make_optimizers(lambda params: torch.optim.Adam(params, lr=1e-3, betas=(0.5, 0.999)))
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    images = _images()
+    masks = torch.zeros(2, 1, 16, 16)
+    masks[:, :, 4:10, 5:12] = 1
+    # Two steps: q/k/v of the attention only get a gradient once its gain gamma has left 0.
+    model.training_step(images, masks, optimizers)
+    terms = model.training_step(images, masks, optimizers)
+
+    assert {"adversarial", "l1", "edge", "ssim", "d_loss", "g_loss", "loss"} <= set(terms)
+    assert terms["loss"] == terms["g_loss"]
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        if p.ndim > 1:  # every convolution kernel moved (biases before BatchNorm get no gradient)
+            assert not torch.equal(p, before[name]), name
+    assert model.generator.attention.gamma.item() != 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,10 @@ logger = logging.getLogger(__name__)
 
 class MissingInputsError(SystemExit):
     """A run's inputs do not exist yet; exits with one line that names the command to run first."""
+
+
+class UserInputError(SystemExit):
+    """A node stopped on a bad parameter or input file; exits with its one-line message."""
 
 
 def _producers(dataset: str) -> list[str]:
@@ -39,6 +44,21 @@ class PreflightHooks:
         first = list(dict.fromkeys(p for name in missing for p in _producers(name)))
         hint = f"run `kedro run --pipelines={','.join(first)}` first" if first else "check the catalog"
         raise MissingInputsError(f"Missing input(s) {', '.join(missing)}: {hint}.")
+
+
+class UserErrorHooks:
+    """Turn errors a user can cause (bad parameter, missing or unreadable file) into one line.
+
+    Library code raises ValueError / FileNotFoundError with a message naming the parameter or
+    file; the full traceback would only bury it. PIXELHEAL_TRACEBACK=1 keeps the traceback.
+    """
+
+    @hook_impl
+    def on_node_error(self, error: Exception, node: Node) -> None:
+        if isinstance(error, (ValueError, FileNotFoundError)) and not os.environ.get("PIXELHEAL_TRACEBACK"):
+            if mlflow.active_run() is not None:  # a SystemExit skips kedro-mlflow's error hook
+                mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+            raise UserInputError(f"{node.name} failed: {error}")
 
 
 def _flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -140,6 +160,10 @@ class ArchitectureRunHooks:
 
     @hook_impl
     def on_pipeline_error(self) -> None:
+        self._close(RunStatus.FAILED)
+
+    @hook_impl(tryfirst=True)  # before UserErrorHooks turns the error into an exit
+    def on_node_error(self) -> None:
         self._close(RunStatus.FAILED)
 
     def _close(self, status: int) -> None:

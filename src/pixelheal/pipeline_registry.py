@@ -3,7 +3,7 @@
 from kedro.pipeline import Pipeline
 
 from pixelheal.models import ARCHITECTURES
-from pixelheal.pipelines import compare, data_processing, masks, split, train
+from pixelheal.pipelines import compare, data_processing, inpaint, masks, split, train
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -16,4 +16,5 @@ def register_pipelines() -> dict[str, Pipeline]:
         "compare": compare.create_pipeline(list(ARCHITECTURES)),
     }
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
+    pipelines["inpaint"] = inpaint.create_pipeline()  # after __default__: it needs the user's own images
     return pipelines

@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from pixelheal.hooks import ArchitectureRunHooks, PreflightHooks
+from pixelheal.hooks import ArchitectureRunHooks, PreflightHooks, UserErrorHooks
 
-HOOKS = (PreflightHooks(), ArchitectureRunHooks())
+HOOKS = (PreflightHooks(), ArchitectureRunHooks(), UserErrorHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {"base_env": "base", "default_run_env": "local"}

@@ -22,7 +22,7 @@ masks:
   preview_count: 16
 _training: &training
   {epochs: 2, batch_size: 32, optimizer: adam, lr: 0.01, betas: [0.9, 0.999], weight_decay: 0.0, device: cpu, seed: 0,
-   flip: true, random_masks: null, select_on: val_psnr, num_workers: 0, threads: 1, resume: false}
+   flip: true, random_masks: null, select_on: val_psnr, num_workers: 0, threads: 1, time_budget_s: null, resume: false}
 unet_frm:
   model: {kind: unet_frm, widths: [4, 8, 16], loss: mse, hole_weight: 5.0}
   training: {<<: *training, state_path: data/06_models/unet_frm.state.pt}

@@ -59,6 +59,9 @@ def test_mlflow_holds_one_child_run_per_architecture_with_the_same_test_keys(pro
     runs = client.search_runs([experiment.experiment_id])
     children = {r.info.run_name: r for r in runs if "mlflow.parentRunId" in r.data.tags}
     assert sorted(children) == sorted(ARCHS)
+    (parent,) = [r for r in runs if r.info.run_id == children["gan"].data.tags["mlflow.parentRunId"]]
+    assert {"comparison.csv", "comparison.md", "comparison.png"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert parent.data.params["masks.generator.kind"] == "irregular"  # kedro-mlflow logs the run's parameters
     # Sampling architectures add their likelihood (test_nll_bpd); every other test_* key is shared.
     keysets = [{k for k in r.data.metrics if k.startswith("test_")} - {"test_nll_bpd"} for r in children.values()]
     assert all(keys == keysets[0] for keys in keysets)
@@ -95,3 +98,10 @@ def test_data_pipelines_rerun_byte_identical(project):
     result = kedro(project, "run", "--env=tiny", "--pipelines=data_processing,masks,split")
     assert result.returncode == 0, result.stderr[-3000:]
     assert _digests(project) == before
+
+
+def test_a_bad_parameter_stops_with_one_line_naming_it(project):
+    result = kedro(project, "run", "--env=tiny", "--pipeline=train_unet_frm", "--params=unet_frm.training.lr=-1")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.strip().splitlines()[-1] == "unet_frm.train failed: training.lr must be positive, got -1"

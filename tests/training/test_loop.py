@@ -139,3 +139,20 @@ def test_unknown_optimizer_is_named():
     images, masks, train_idx, val_idx = _data()
     with pytest.raises(ValueError, match="training.optimizer"):
         train(_model(), images, masks, train_idx, val_idx, TrainConfig(epochs=1, optimizer="lbfgs"))
+
+
+def test_time_budget_stops_before_an_epoch_that_would_overrun(monkeypatch):
+    import pixelheal.training.loop as loop
+
+    clock = {"t": 0.0}
+
+    def fake_clock():  # every call advances 1 s: an epoch "takes" a few seconds
+        clock["t"] += 1.0
+        return clock["t"]
+
+    monkeypatch.setattr(loop.time, "perf_counter", fake_clock)
+    images, masks, train_idx, val_idx = _data()
+    cfg = TrainConfig(epochs=50, batch_size=8, time_budget_s=10)
+    result = train(_model(), images, masks, train_idx, val_idx, cfg)
+    assert 1 <= len(result.history) < 50
+    assert result.best_epoch in [r["epoch"] for r in result.history]

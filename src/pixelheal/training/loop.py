@@ -41,6 +41,7 @@ class TrainConfig:
     select_on: str = "val_psnr"  # higher is better for *psnr*/*ssim*, lower for losses
     num_workers: int = 0
     threads: int | None = None
+    time_budget_s: float | None = None  # stop before an epoch that would end past this many seconds
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -137,6 +138,9 @@ def train(
     started = time.perf_counter()
     for epoch in range(start, cfg.epochs):
         tick = time.perf_counter()
+        if cfg.time_budget_s and epoch > start and (tick - started) * (epoch + 1 - start) / (epoch - start) > cfg.time_budget_s:
+            logger.info("time budget of %.0f s reached: stopping after epoch %d of %d", cfg.time_budget_s, epoch, cfg.epochs)
+            break
         torch.manual_seed(cfg.seed * 100_003 + epoch)  # per-epoch seed: a resumed epoch equals the original
         batches = EpochBatches(images, masks, train_idx, cfg.batch_size, seed=cfg.seed, epoch=epoch,
                                flip=cfg.flip, mask_generator=mask_generator)

@@ -9,7 +9,9 @@ TINY = {
     "unet_frm": {"widths": [4, 8, 16]},
     "unet_aspp": {"widths": [4, 8, 16], "dilations": [1, 2]},
     "gan": {"base_channels": 4, "disc_channels": 4, "crop_size": 16},
+    "rowrnn": {"embed_dim": 8, "hidden": 8, "n_layers": 2, "sampling": "greedy"},
 }
+SAMPLING = {"rowrnn"}  # autoregressive: inpaint samples the hole instead of compositing forward()
 
 
 def _batch(channels: int = 3, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,7 +44,8 @@ def test_inpaint_keeps_known_pixels(arch):
     out = model.inpaint(images, masks)
     known = masks.expand_as(images) == 0
     assert torch.equal(out[known], images[known])
-    assert torch.allclose(out, composite(images, masks, model(images, masks)))
+    if arch not in SAMPLING:
+        assert torch.allclose(out, composite(images, masks, model(images, masks)))
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))

@@ -14,12 +14,14 @@ import torch
 
 from pixelheal.models.base import InpaintingModel, composite, masked_input
 from pixelheal.models.gan import gan
+from pixelheal.models.rowrnn import rowrnn
 from pixelheal.models.unet import unet_aspp, unet_frm
 
 ARCHITECTURES: dict[str, Callable[..., InpaintingModel]] = {
     "unet_frm": unet_frm,
     "unet_aspp": unet_aspp,
     "gan": gan,
+    "rowrnn": rowrnn,
 }
 
 

@@ -1,0 +1,218 @@
+"""Row-RNN inpainter: causality, conditioning without leaks, sampling, fast vs naive sampler, training."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pixelheal.models.rowrnn import RowRNNInpainter, rowrnn
+from pixelheal.training import TrainConfig, train
+
+TINY = {"embed_dim": 8, "hidden": 12, "n_layers": 2}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors gain nothing from intra-op threads; on a busy machine the hand-offs dominate."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _model(channels: int = 3, seed: int = 0, **kw) -> RowRNNInpainter:
+    torch.manual_seed(seed)
+    return rowrnn(in_channels=channels, **{**TINY, **kw}).eval()
+
+
+def _batch(channels: int = 3, size: int = 7, n: int = 3, p: float = 0.35, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, channels, size, size), generator=g).float() / 255
+    masks = (torch.rand(n, 1, size, size, generator=g) < p).float()
+    return images, masks
+
+
+@pytest.mark.parametrize("name, value", [("hidden", 0), ("embed_dim", -1), ("n_layers", 1.5), ("in_channels", 0),
+                                         ("hidden", "8"), ("sampling", "beam"), ("temperature", 0.0),
+                                         ("temperature", "hot")])
+def test_invalid_hyper_parameter_is_named(name, value):
+    with pytest.raises(ValueError, match=name):
+        rowrnn(**{name: value})
+
+
+def test_wrong_channel_count_is_named():
+    images, masks = _batch(channels=1)
+    with pytest.raises(ValueError, match="in_channels"):
+        _model(3).losses(images, masks)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_shapes_range_and_backprop(channels):
+    model = _model(channels).train()
+    images, masks = _batch(channels)
+    assert model.logits(images, masks).shape == (3, channels, 256, 7, 7)
+    prediction = model(images, masks)
+    assert prediction.shape == images.shape and prediction.min() >= 0 and prediction.max() <= 1
+    loss = model.losses(images, masks)["loss"]
+    assert loss.item() == pytest.approx(math.log(256), rel=0.05)  # untrained ≈ uniform over 256 levels
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_logits_depend_only_on_earlier_sub_pixels(channels):
+    size = 5
+    model = _model(channels)
+    images, masks = _batch(channels, size=size, n=1)
+    # One copy of the image per output sub-pixel (c, i, j): batch items are independent, so a single
+    # backward pass of the sum of "copy n's chosen logits" gives every output's gradient at once.
+    targets = [(c, i, j) for i in range(size) for j in range(size) for c in range(channels)]
+    n = len(targets)
+    onehot = F.one_hot((images * 255).round().long(), 256).float().repeat(n, 1, 1, 1, 1).requires_grad_()
+    logits = model.logits(images.repeat(n, 1, 1, 1), masks.repeat(n, 1, 1, 1), onehot)  # (n, C, 256, H, W)
+    assert torch.allclose(logits[:1], model.logits(images, masks), atol=1e-6)  # the one-hot path is the token path
+    chosen = torch.stack([logits[k, c, :, i, j] for k, (c, i, j) in enumerate(targets)])
+    (grad,) = torch.autograd.grad(chosen.sum(), onehot)
+    seen = grad.abs().sum(-1) > 0  # (n, C, H, W): which autoregressive inputs each output depends on
+    order = (torch.arange(size)[:, None] * size + torch.arange(size)).expand(channels, size, size)
+    channel = torch.arange(channels)[:, None, None]
+    for k, (c, i, j) in enumerate(targets):
+        later = (order > i * size + j) | ((order == i * size + j) & (channel >= c))
+        assert not seen[k][later].any(), f"logits at ({i}, {j}, channel {c}) see a later sub-pixel"
+        assert seen[k, :c, i, j].all()  # colour conditioning R → G → B
+        if j > 0:
+            assert seen[k, :, i, j - 1].all()  # the previous pixel of the row
+        if i > 0:
+            assert seen[k, :, i - 1, j].all()  # the pixel right above: information flows down
+
+
+def test_hole_values_do_not_leak_through_conditioning():
+    model = _model()
+    images, masks = _batch()
+    masks[:, :, 3, 4] = 1
+    changed = images.clone()
+    changed[:, :, 3, 4] = 1 - changed[:, :, 3, 4]  # the true value of a hole pixel changes
+    a, b = model.logits(images, masks), model.logits(changed, masks)
+    flat_a, flat_b = a.flatten(3), b.flatten(3)  # (B, C, 256, H*W): raster order
+    position = 3 * 7 + 4
+    assert torch.equal(flat_a[:, 0, :, : position + 1], flat_b[:, 0, :, : position + 1])  # red: nothing at or before
+    assert torch.equal(flat_a[:, 1:, :, :position], flat_b[:, 1:, :, :position])
+    assert not torch.equal(flat_a[:, 1:, :, position], flat_b[:, 1:, :, position])  # green sees the true red
+    assert not torch.equal(flat_a[..., position + 1 :], flat_b[..., position + 1 :])  # later pixels see it
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_inpaint_keeps_known_pixels_and_fills_holes_with_levels(channels):
+    model = _model(channels)
+    images, masks = _batch(channels)
+    out = model.inpaint(images, masks)
+    known = masks.expand_as(images) == 0
+    assert out.shape == images.shape
+    assert torch.equal(out[known], images[known])
+    assert torch.equal(out * 255, (out * 255).round())
+    assert not torch.equal(out, images)
+
+
+def test_an_empty_mask_returns_the_input_and_an_unknown_mode_is_named():
+    model = _model()
+    images, _ = _batch()
+    empty = torch.zeros(3, 1, 7, 7)
+    assert torch.equal(model.inpaint(images, empty), images)
+    assert torch.equal(model.naive_inpaint(images, empty), images)
+    with pytest.raises(ValueError, match="sampling"):
+        model.complete(images, empty, "beam")
+
+
+def test_greedy_is_deterministic():
+    model = _model(sampling="greedy")
+    images, masks = _batch()
+    torch.manual_seed(1)
+    a = model.inpaint(images, masks)
+    torch.manual_seed(2)
+    assert torch.equal(a, model.inpaint(images, masks))
+
+
+def test_seeded_sampling_is_reproducible():
+    model = _model()
+    images, masks = _batch()
+    torch.manual_seed(5)
+    a = model.inpaint(images, masks)
+    torch.manual_seed(5)
+    b = model.inpaint(images, masks)
+    c = model.inpaint(images, masks)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_samples_are_diverse_and_keep_known_pixels():
+    model = _model(sampling="greedy")  # inpaint_samples samples whatever `sampling` says
+    images, masks = _batch()
+    torch.manual_seed(0)
+    samples = model.inpaint_samples(images, masks, 3)
+    assert len(samples) == 3
+    known = masks.expand_as(images) == 0
+    for sample in samples:
+        assert sample.shape == images.shape and torch.equal(sample[known], images[known])
+    assert not torch.equal(samples[0], samples[1]) and not torch.equal(samples[1], samples[2])
+    with pytest.raises(ValueError, match="n_samples"):
+        model.inpaint_samples(images, masks, 0)
+
+
+@pytest.mark.parametrize("channels, mode", [(1, "greedy"), (3, "greedy"), (3, "sample")])
+def test_fast_sampler_matches_the_naive_path(channels, mode):
+    model = _model(channels).double()  # double: no near-tie argmax flips from summation order
+    images, masks = _batch(channels, size=6)
+    images, masks = images.double(), masks.double()
+    masks[0] = 0  # an image without a hole in a batch with holes
+    masks[1, :, 2] = 0  # a row with holes in one image only
+    torch.manual_seed(3)
+    fast = model.complete(images, masks, mode)
+    torch.manual_seed(3)
+    naive = model.naive_inpaint(images, masks, mode)
+    assert torch.equal(fast, naive)
+    assert torch.equal(fast[0], images[0])
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_nll_is_identical_between_the_teacher_forced_and_incremental_paths(channels):
+    model = _model(channels)
+    images, masks = _batch(channels)
+    masks[2] = 0
+    full = model.test_metrics(images, masks)["nll_bpd"]
+    incremental = model.sampler_nll_bpd(images, masks)
+    assert full.shape == (3,)
+    assert torch.allclose(full[:2], incremental[:2], rtol=1e-5)
+    assert torch.isnan(full[2]) and torch.isnan(incremental[2])  # an empty hole has no likelihood
+    assert 7 < full[0] < 9  # untrained ≈ 8 bits per sub-pixel
+
+
+def test_validation_reports_loss_and_bits_per_dim():
+    model = _model()
+    images, masks = _batch()
+    terms = model.validation_step(images, masks)
+    assert set(terms) == {"loss", "nll_bpd"}
+    assert terms["nll_bpd"] == pytest.approx(terms["loss"] / math.log(2))
+
+
+def test_empty_holes_give_a_zero_loss_with_a_graph():
+    model = _model().train()
+    images, _ = _batch()
+    loss = model.losses(images, torch.zeros(3, 1, 7, 7))["loss"]
+    assert loss.item() == 0
+    loss.backward()
+
+
+def test_two_epochs_of_the_shared_loop():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (24, 3, 8, 8), dtype=np.uint8)
+    masks = (rng.random((24, 1, 8, 8)) < 0.3).astype(np.uint8)
+    cfg = TrainConfig(epochs=2, batch_size=8, lr=0.01, device="cpu", select_on="val_nll_bpd")
+    result = train(_model(), images, masks, np.arange(16), np.arange(16, 24), cfg)
+    assert [r["epoch"] for r in result.history] == [1, 2]
+    assert {"train_loss", "val_loss", "val_nll_bpd"} <= set(result.history[0])
+    assert result.best_epoch == min(result.history, key=lambda r: r["val_nll_bpd"])["epoch"]
+    model = _model()
+    model.load_state_dict(result.best_state)
+    torch_images, torch_masks = torch.from_numpy(images[16:]).float() / 255, torch.from_numpy(masks[16:]).float()
+    assert model.inpaint(torch_images, torch_masks).shape == torch_images.shape

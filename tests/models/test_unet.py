@@ -46,3 +46,10 @@ def test_hole_weight_only_changes_the_weight_of_hole_pixels():
 def test_invalid_settings_are_named(kwargs, name):
     with pytest.raises(ValueError, match=name):
         make_model("unet_frm", **kwargs)
+
+
+@pytest.mark.parametrize("size", [28, 36, 25])
+def test_odd_feature_sizes_keep_the_input_size(size):
+    model = make_model("unet_aspp", widths=[4, 8, 16, 32], in_channels=1).eval()
+    out = model(torch.rand(1, 1, size, size), torch.zeros(1, 1, size, size))
+    assert out.shape == (1, 1, size, size)

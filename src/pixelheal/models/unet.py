@@ -20,7 +20,10 @@ class DecoderBlock(nn.Module):
         self.conv = DoubleConv(2 * skip_channels, out_channels)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([self.up(x), skip], dim=1)  # (B, 2*skip, h, w)
+        x = self.up(x)
+        # Odd sides (28 → 14 → 7 → 3) come back one short: pad to the skip's size.
+        x = F.pad(x, [0, skip.shape[-1] - x.shape[-1], 0, skip.shape[-2] - x.shape[-2]])
+        x = torch.cat([x, skip], dim=1)  # (B, 2*skip, h, w)
         return self.conv(self.refine(x, masks))
 
 

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 
@@ -17,3 +18,12 @@ def cifar_sample() -> Path:
     if not (CIFAR_SAMPLE / "train").is_dir():
         pytest.skip(f"shared CIFAR-10 sample not found at {CIFAR_SAMPLE}")
     return CIFAR_SAMPLE
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tests use tiny tensors, which gain nothing from intra-op threads; on a busy machine they contend."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -8,17 +8,10 @@ from pixelheal.masks.box import BoxMaskGenerator
 from pixelheal.models.attention import SelfAttention
 from pixelheal.models.gan import GANInpainter, gan, square_box
 from pixelheal.training import TrainConfig, train
+from tests.training.interrupt import Killed, die_at_step
 
 TINY = {"base_channels": 4, "disc_channels": 4, "crop_size": 16}
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors gain nothing from threads, and on a shared 2-core machine threads contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _count(module: torch.nn.Module) -> int:
@@ -216,25 +209,12 @@ def test_a_tiny_training_run_records_every_loss_term(variant):
     assert any(k.startswith("discriminator.") for k in result.best_state)
 
 
-class Killed(Exception):
-    """Stands in for the process being killed."""
-
-
 def test_resume_of_a_gan_run_continues_from_the_interrupted_epoch(tmp_path):
     images, masks, train_idx, val_idx = _data()
     reference = train(_model(), images, masks, train_idx, val_idx, CFG)
 
     model, state = _model(), tmp_path / "state.pt"
-    steps = {"n": 0}
-    original_step = model.training_step
-
-    def dying_step(x, m, optimizers):
-        steps["n"] += 1
-        if steps["n"] == 3:  # 2 batches per epoch: dies in the middle of epoch 2
-            raise Killed
-        return original_step(x, m, optimizers)
-
-    model.training_step = dying_step
+    die_at_step(model, 3)  # 2 batches per epoch: dies in the middle of epoch 2
     with pytest.raises(Killed):
         train(model, images, masks, train_idx, val_idx, CFG, state_path=state)
     saved = torch.load(state, weights_only=True)

@@ -13,14 +13,6 @@ from pixelheal.training import TrainConfig, train
 TINY = {"embed_dim": 8, "hidden": 12, "n_layers": 2}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from intra-op threads; on a busy machine the hand-offs dominate."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _model(channels: int = 3, seed: int = 0, **kw) -> RowRNNInpainter:
     torch.manual_seed(seed)

@@ -7,6 +7,7 @@ import torch
 from pixelheal.models import make_model
 from pixelheal.training import TrainConfig, train
 from pixelheal.training.data import EpochBatches
+from tests.training.interrupt import Killed, die_at_step
 
 
 def _data(n: int = 48, size: int = 16):
@@ -48,26 +49,13 @@ def test_training_is_reproducible():
     assert [r["train_loss"] for r in a.history] == [r["train_loss"] for r in b.history]
 
 
-class Killed(Exception):
-    """Stands in for the process being killed."""
-
-
 @pytest.mark.parametrize("kill_epoch", [2, 3])
 def test_resume_continues_from_the_interrupted_epoch(tmp_path, kill_epoch):
     images, masks, train_idx, val_idx = _data()
     reference = train(_model(), images, masks, train_idx, val_idx, CFG)
 
     model, state = _model(), tmp_path / "state.pt"
-    steps = {"n": 0}
-    original_step = model.training_step
-
-    def dying_step(x, m, optimizers):
-        steps["n"] += 1
-        if steps["n"] == (kill_epoch - 1) * 4 + 2:  # 4 batches per epoch: dies in the middle of epoch k
-            raise Killed
-        return original_step(x, m, optimizers)
-
-    model.training_step = dying_step
+    die_at_step(model, (kill_epoch - 1) * 4 + 2)  # 4 batches per epoch: dies in the middle of epoch k
     with pytest.raises(Killed):
         train(model, images, masks, train_idx, val_idx, CFG, state_path=state)
     assert torch.load(state, weights_only=True)["epochs_done"] == kill_epoch - 1

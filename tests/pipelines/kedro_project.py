@@ -33,6 +33,9 @@ gan:
   model: {kind: gan, variant: hole_context, base_channels: 4, disc_channels: 4, context_ring: 0.06, crop_size: 16}
   training: {<<: *training, optimizer: adam, lr: 0.0002, betas: [0.5, 0.999], state_path: data/06_models/gan.state.pt,
              random_masks: {kind: box, hole_size: [0.12, 0.25], aspect: rect, margin: 0.05, context_ring: 0.06}}
+pixelcnn:
+  model: {kind: pixelcnn, hidden: 8, n_blocks: 1, cond_layers: 1, sampling: sample, temperature: 1.0}
+  training: {<<: *training, select_on: val_nll_bpd, state_path: data/06_models/pixelcnn.state.pt}
 rowrnn:
   model: {kind: rowrnn, embed_dim: 8, hidden: 8, n_layers: 1, sampling: sample, temperature: 1.0}
   training: {<<: *training, select_on: val_nll_bpd, state_path: data/06_models/rowrnn.state.pt}

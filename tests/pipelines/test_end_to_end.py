@@ -12,7 +12,7 @@ from tests.pipelines.kedro_project import kedro, make_project
 
 pytestmark = pytest.mark.slow
 
-ARCHS = ("unet_frm", "unet_aspp", "gan", "rowrnn")
+ARCHS = ("unet_frm", "unet_aspp", "gan", "pixelcnn", "rowrnn")
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_mlflow_holds_one_child_run_per_architecture_with_the_same_test_keys(pro
     keysets = [{k for k in r.data.metrics if k.startswith("test_")} - {"test_nll_bpd"} for r in children.values()]
     assert all(keys == keysets[0] for keys in keysets)
     assert {"test_psnr", "test_ssim", "test_psnr_hole", "test_l1_hole", "test_edge_error"} <= keysets[0]
-    assert "test_nll_bpd" in children["rowrnn"].data.metrics
+    assert "test_nll_bpd" in children["rowrnn"].data.metrics and "test_nll_bpd" in children["pixelcnn"].data.metrics
     for arch, run in children.items():
         assert run.data.tags["architecture"] == arch
         assert {"dataset", "mask_generator", "git_commit"} <= set(run.data.tags)

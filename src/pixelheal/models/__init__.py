@@ -14,6 +14,7 @@ import torch
 
 from pixelheal.models.base import InpaintingModel, composite, masked_input
 from pixelheal.models.gan import gan
+from pixelheal.models.pixelcnn import pixelcnn
 from pixelheal.models.rowrnn import rowrnn
 from pixelheal.models.unet import unet_aspp, unet_frm
 
@@ -21,6 +22,7 @@ ARCHITECTURES: dict[str, Callable[..., InpaintingModel]] = {
     "unet_frm": unet_frm,
     "unet_aspp": unet_aspp,
     "gan": gan,
+    "pixelcnn": pixelcnn,
     "rowrnn": rowrnn,
 }
 

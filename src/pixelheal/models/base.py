@@ -26,8 +26,10 @@ def masked_input(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
 class InpaintingModel(nn.Module):
     """Base class: a network plus how it is trained (`losses`, `training_step`) and how it inpaints.
 
-    Subclasses implement `forward(images, masks) -> predictions` and `losses`; architectures with
-    several networks or optimisers (GANs) or with sampling (autoregressive) override the rest.
+    Subclasses implement `forward(images, masks)` and `losses`. For regression architectures
+    `forward` is the whole-image prediction in [0, 1], which the default `inpaint` composites;
+    autoregressive ones return their raw output (logits) and override `inpaint` with sampling.
+    Architectures with several networks or optimisers (GANs) override the training step.
     """
 
     def losses(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -1,0 +1,236 @@
+"""PixelCNN / Gated PixelCNN inpainter: causality, conditioning, sampling, cropped sampler == naive, training."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pixelheal.models.pixelcnn import PixelCNNInpainter, pixelcnn
+from pixelheal.models.pixelcnn_sampling import cropped_hole_bpd
+from pixelheal.training import TrainConfig, train
+
+KINDS = {"pixelcnn": {"gated": False}, "gated": {"gated": True}}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny convolutions run fastest single-threaded, most of all on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _model(kind: str = "pixelcnn", seed: int = 0, **hparams) -> PixelCNNInpainter:
+    torch.manual_seed(seed)
+    settings = {"hidden": 12, "n_blocks": 1, "cond_layers": 2, **KINDS[kind], **hparams}
+    return pixelcnn(**settings).eval()
+
+
+def _batch(n: int = 3, channels: int = 3, height: int = 10, width: int = 11, fraction: float = 0.3, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, channels, height, width), generator=g).float() / 255
+    masks = (torch.rand(n, 1, height, width, generator=g) < fraction).float()
+    return images, masks
+
+
+def _later(i: int, j: int, c: int, channels: int, height: int, width: int) -> torch.Tensor:
+    """(C, H, W) bool: the AR inputs that the logits at (i, j, c) must NOT depend on."""
+    later = torch.zeros(channels, height, width, dtype=torch.bool)
+    later[:, i + 1:] = True
+    later[:, i, j + 1:] = True
+    later[c:, i, j] = True  # mask A: the channel itself and the later ones of the same pixel
+    return later
+
+
+POSITIONS = [(0, 0, 0), (0, 4, 1), (3, 8, 2), (4, 0, 0), (5, 4, 1), (8, 8, 2), (8, 5, 0)]  # 8 = last row/column
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_logits_depend_only_on_earlier_ar_inputs(kind):
+    model = _model(kind, n_blocks=2)
+    images, masks = _batch(1, height=9, width=9)
+    cond = model.condition(images, masks).detach()  # held fixed
+    g = torch.Generator().manual_seed(1)
+    for i, j, c in POSITIONS:
+        grad = torch.zeros(3, 9, 9)
+        for _ in range(3):  # several inputs, so a dead ReLU cannot hide a dependence
+            x = torch.randn(1, 3, 9, 9, generator=g, requires_grad=True)
+            logits = model.pixel_logits(model.trunk(x, cond))  # (1, C, 256, H, W)
+            (logits[0, c, :, i, j] * torch.randn(256, generator=g)).sum().backward()
+            assert x.grad[0][_later(i, j, c, 3, 9, 9)].abs().max() == 0, (i, j, c)
+            grad += x.grad[0].abs()  # (C, H, W)
+        if c > 0:
+            assert grad[:c, i, j].min() > 0  # R → G → B: the earlier channels of the pixel are read
+        if j > 0:
+            assert grad[:, i, j - 1].min() > 0
+        if i > 0:
+            assert grad[:, i - 1, j].min() > 0
+
+
+def test_gated_pixelcnn_has_no_blind_spot():
+    model = _model("gated", n_blocks=2)
+    images, masks = _batch(1, height=9, width=9)
+    cond = model.condition(images, masks).detach()
+    x = torch.randn(1, 3, 9, 9, requires_grad=True)
+    i, j = 6, 4
+    (model.pixel_logits(model.trunk(x, cond))[0, 0, :, i, j] * torch.randn(256)).sum().backward()
+    grad = x.grad[0].abs()
+    # every pixel of the three rows above within 3 columns either side, and the three to the left
+    assert grad[:, i - 3 : i, j - 3 : j + 4].amin() > 0
+    assert grad[:, i, j - 3 : j].amin() > 0
+
+
+def test_conditioning_sees_known_pixels_everywhere_but_never_hole_values():
+    model = _model()
+    images, masks = _batch(1, height=9, width=9)
+    masks[:] = 0
+    masks[..., 2:5, 2:5] = 1
+    images.requires_grad_(True)
+    model(images, masks)[0, 0, :, 3, 3].sum().backward()  # AR input is quantised: grads come via conditioning
+    grad = images.grad[0].abs().sum(0)  # (H, W)
+    assert grad[4, 5] > 0  # a known pixel after (3, 3) in raster order
+    assert grad[2:5, 2:5].max() == 0  # hole values are zeroed before conditioning
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_inpainting_keeps_known_pixels_and_ignores_hole_values(kind):
+    model = _model(kind, sampling="greedy")
+    images, masks = _batch()
+    out = model.inpaint(images, masks)
+    known = masks.expand_as(images) == 0
+    assert torch.equal(out[known], images[known])
+    assert torch.equal((out * 255).round(), out * 255)  # completions are valid 8-bit values
+    scrambled = torch.where(known, images, torch.rand_like(images))
+    assert torch.equal(model.inpaint(scrambled, masks), out)
+
+
+def test_greedy_is_deterministic_and_sampling_is_seeded():
+    images, masks = _batch()
+    greedy = _model(sampling="greedy")
+    assert torch.equal(greedy.inpaint(images, masks), greedy.inpaint(images, masks))
+    model = _model(sampling="sample")
+    torch.manual_seed(5)
+    first = model.inpaint(images, masks)
+    torch.manual_seed(5)
+    assert torch.equal(model.inpaint(images, masks), first)  # global RNG
+    assert torch.equal(model.sample(images, masks, generator=torch.Generator().manual_seed(5)), first)
+    torch.manual_seed(6)
+    assert not torch.equal(model.inpaint(images, masks), first)
+
+
+def test_samples_are_diverse_and_temperature_sharpens():
+    model = _model()
+    images, masks = _batch()
+    samples = model.inpaint_samples(images, masks, 3)
+    assert len(samples) == 3 and all(s.shape == images.shape for s in samples)
+    hole = masks.expand_as(images).bool()
+    assert not torch.equal(samples[0][hole], samples[1][hole])
+    assert not torch.equal(samples[1][hole], samples[2][hole])
+    greedy = model.sample(images, masks, greedy=True)
+    cold = model.sample(images, masks, temperature=1e-4)
+    assert torch.equal(cold, greedy)  # temperature → 0 is the arg-max
+    with pytest.raises(ValueError, match="n_samples"):
+        model.inpaint_samples(images, masks, 0)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("greedy", [True, False])
+def test_cropped_sampler_equals_the_naive_full_image_sampler(kind, greedy):
+    model = _model(kind)
+    images, masks = _batch(2, height=10, width=12)  # wider and taller than the reach: real crops
+    assert model.reach.left + model.reach.right + 1 < 12 and model.reach.up + 1 < 10
+    fast = model.sample(images, masks, greedy=greedy, generator=torch.Generator().manual_seed(3))
+    naive = model.sample(images, masks, greedy=greedy, generator=torch.Generator().manual_seed(3), naive=True)
+    assert torch.equal(fast, naive)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_cropped_nll_equals_full_image_nll(kind):
+    model = _model(kind, n_blocks=2)
+    images, masks = _batch(3, height=11, width=12)
+    masks[2] = 0  # an empty hole has no NLL
+    full = model.test_metrics(images, masks)["nll_bpd"]
+    cropped = cropped_hole_bpd(model, images, masks)
+    assert full.shape == (3,) and math.isnan(full[2]) and math.isnan(cropped[2])
+    assert torch.allclose(full[:2], cropped[:2], atol=1e-5)
+    assert 6 < full[0] < 10  # an untrained model is near uniform over 256 values: 8 bits
+
+
+def test_loss_is_the_hole_cross_entropy():
+    model = _model()
+    images, masks = _batch()
+    terms = model.losses(images, masks)
+    per_image = model.test_metrics(images, masks)["nll_bpd"]
+    dims = masks.flatten(1).sum(1)
+    pooled = (per_image * dims).sum() / dims.sum()
+    assert torch.allclose(terms["nll_bpd"], pooled) and torch.allclose(terms["loss"], pooled * math.log(2))
+    # known pixels do not count: changing them only changes the loss through the conditioning
+    assert model.losses(images, torch.zeros_like(masks))["loss"] == 0
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_bernoulli_output_on_binarised_images(kind):
+    model = _model(kind, output="bernoulli", in_channels=1)
+    images, masks = _batch(2, channels=1)
+    images = (images > 0.5).float()
+    logits = model(images, masks)
+    assert logits.shape == images.shape
+    model.losses(images, masks)["loss"].backward()
+    out = model.inpaint(images, masks)
+    assert set(out.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(out[masks == 0], images[masks == 0])
+    fast = model.sample(images, masks, generator=torch.Generator().manual_seed(0))
+    naive = model.sample(images, masks, generator=torch.Generator().manual_seed(0), naive=True)
+    assert torch.equal(fast, naive)
+    assert torch.allclose(model.test_metrics(images, masks)["nll_bpd"], cropped_hole_bpd(model, images, masks), atol=1e-5)
+
+
+def test_grayscale_softmax_round_trip():
+    model = _model(in_channels=1, hidden=4)
+    images, masks = _batch(2, channels=1)
+    fast = model.sample(images, masks, greedy=True)
+    assert torch.equal(fast, model.sample(images, masks, greedy=True, naive=True))
+
+
+def test_learns_a_flat_image():
+    model = _model(sampling="greedy").train()
+    images, masks = torch.full((4, 3, 6, 6), 100 / 255), torch.ones(4, 1, 6, 6)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = model.losses(images, masks)["loss"].item()
+    for _ in range(30):
+        model.training_step(images, masks, {"model": optimizer})
+    assert model.losses(images, masks)["loss"].item() < first / 4
+    assert torch.equal(model.eval().inpaint(images, masks), images)  # every hole pixel becomes 100
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_shared_training_loop_runs(kind):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (12, 3, 8, 8), dtype=np.uint8)
+    masks = (rng.random((12, 1, 8, 8)) < 0.3).astype(np.uint8)
+    cfg = TrainConfig(epochs=2, batch_size=4, lr=1e-3, select_on="val_nll_bpd", device="cpu")
+    result = train(_model(kind), images, masks, np.arange(8), np.arange(8, 12), cfg)
+    assert [r["epoch"] for r in result.history] == [1, 2]
+    # Validation is likelihood only: sampling every validation image each epoch would dominate.
+    assert {"train_loss", "train_nll_bpd", "val_loss", "val_nll_bpd"} <= set(result.history[0])
+    assert "val_psnr" not in result.history[0]
+    assert all(math.isfinite(r["val_nll_bpd"]) for r in result.history)
+    reloaded = pixelcnn(hidden=12, n_blocks=1, cond_layers=2, **KINDS[kind])
+    reloaded.load_state_dict(result.best_state)  # masks are not stored: weights alone rebuild it
+
+
+@pytest.mark.parametrize("hparams, name", [
+    ({"hidden": 4}, "hidden"), ({"n_blocks": -1}, "n_blocks"), ({"output": "gaussian"}, "output"),
+    ({"sampling": "beam"}, "sampling"), ({"temperature": 0}, "temperature"), ({"cond_layers": 0}, "cond_layers"),
+    ({"in_channels": 0}, "in_channels"), ({"gated": "yes"}, "gated"),
+])
+def test_invalid_hyper_parameters_are_named(hparams, name):
+    with pytest.raises(ValueError, match=name):
+        pixelcnn(**hparams)
+
+
+def test_wrong_channel_count_is_named():
+    with pytest.raises(ValueError, match="in_channels"):
+        _model().inpaint(*_batch(1, channels=1))

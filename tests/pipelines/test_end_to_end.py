@@ -76,6 +76,10 @@ def test_mlflow_holds_one_child_run_per_architecture_with_the_same_test_keys(pro
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {f"{arch}.pt", "sample_grid.png", "loss_curve.png"} <= artifacts
         assert "unavailable.test_lpips" in run.data.tags  # empty torch hub cache: reported, not faked
+    gan_losses = {f"train_{k}" for k in ("adversarial", "l1", "edge", "ssim", "d_loss", "g_loss")}
+    for key in gan_losses:
+        steps = [m.step for m in client.get_metric_history(children["gan"].info.run_id, key)]
+        assert sorted(steps) == [1, 2], key
 
 
 def test_rerunning_evaluate_alone_reproduces_the_metrics(project):

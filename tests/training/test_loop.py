@@ -144,3 +144,27 @@ def test_time_budget_stops_before_an_epoch_that_would_overrun(monkeypatch):
     result = train(_model(), images, masks, train_idx, val_idx, cfg)
     assert 1 <= len(result.history) < 50
     assert result.best_epoch in [r["epoch"] for r in result.history]
+
+
+def test_cosine_schedule_decays_over_the_epochs_or_the_budget():
+    from pixelheal.training.loop import _lr_factor
+
+    cfg = TrainConfig(epochs=4, lr_schedule="cosine")
+    assert [round(_lr_factor(cfg, e, 0.0), 4) for e in range(4)] == [1.0, 0.8536, 0.5, 0.1464]
+    budget = TrainConfig(epochs=100, lr_schedule="cosine", time_budget_s=10)
+    assert _lr_factor(budget, 1, 5.0) == pytest.approx(0.5)  # half the budget spent: half-way down
+    assert _lr_factor(TrainConfig(epochs=4), 3, 0.0) == 1.0
+
+
+def test_cosine_schedule_sets_the_optimiser_learning_rate():
+    images, masks, train_idx, val_idx = _data()
+    model, seen = _model(), []
+    original = model.training_step
+
+    def recording_step(x, m, optimizers):
+        seen.append(next(iter(optimizers.values())).param_groups[0]["lr"])
+        return original(x, m, optimizers)
+
+    model.training_step = recording_step
+    train(model, images, masks, train_idx, val_idx, TrainConfig(epochs=2, batch_size=16, lr=0.01, lr_schedule="cosine"))
+    assert seen == [0.01, 0.01, pytest.approx(0.005), pytest.approx(0.005)]

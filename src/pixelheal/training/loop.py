@@ -7,6 +7,7 @@ Architecture specifics (losses, several optimisers, sampling) live in the model'
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -42,6 +43,7 @@ class TrainConfig:
     num_workers: int = 0
     threads: int | None = None
     time_budget_s: float | None = None  # stop before an epoch that would end past this many seconds
+    lr_schedule: str = "constant"  # or "cosine": decays to 0 over the epochs (or the time budget)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -49,6 +51,8 @@ class TrainConfig:
                 raise ValueError(f"training.{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"training.lr must be positive, got {self.lr}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"training.lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
 
 
 @dataclass
@@ -76,6 +80,16 @@ def _better(metric: str, new: float, old: float | None) -> bool:
     if old is None:
         return True
     return new > old if ("psnr" in metric or "ssim" in metric) else new < old
+
+
+def _lr_factor(cfg: TrainConfig, epoch: int, elapsed: float) -> float:
+    """Learning-rate multiplier for an epoch: cosine over the epochs, or over the time budget if sooner."""
+    if cfg.lr_schedule == "constant":
+        return 1.0
+    progress = epoch / cfg.epochs
+    if cfg.time_budget_s:
+        progress = max(progress, elapsed / cfg.time_budget_s)
+    return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
@@ -142,6 +156,9 @@ def train(
             logger.info("time budget of %.0f s reached: stopping after epoch %d of %d", cfg.time_budget_s, epoch, cfg.epochs)
             break
         torch.manual_seed(cfg.seed * 100_003 + epoch)  # per-epoch seed: a resumed epoch equals the original
+        for optimizer in optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr * _lr_factor(cfg, epoch, tick - started)
         batches = EpochBatches(images, masks, train_idx, cfg.batch_size, seed=cfg.seed, epoch=epoch,
                                flip=cfg.flip, mask_generator=mask_generator)
         model.train()

@@ -228,3 +228,19 @@ def test_resume_of_a_gan_run_continues_from_the_interrupted_epoch(tmp_path):
     assert resumed_epochs == [2, 3]
     assert [r["train_g_loss"] for r in result.history] == [r["train_g_loss"] for r in reference.history]
     assert [r["train_d_loss"] for r in result.history] == [r["train_d_loss"] for r in reference.history]
+
+
+def test_hole_weight_counts_hole_pixels_more_in_l1():
+    torch.manual_seed(0)
+    images, masks = torch.rand(2, 3, 16, 16), torch.zeros(2, 1, 16, 16)
+    masks[:, :, 4:8, 4:8] = 1
+    plain = gan(variant="whole_image", hole_weight=1.0, **TINY)
+    weighted = gan(variant="whole_image", hole_weight=5.0, **TINY)
+    weighted.load_state_dict(plain.state_dict())
+    prediction = plain.eval()._generate(images, masks)
+    hole_error = ((prediction - images).abs() * masks).sum() / (masks.sum() * 3)
+    known_error = ((prediction - images).abs() * (1 - masks)).sum() / ((1 - masks).sum() * 3)
+    expected = (5 * 16 * hole_error + 240 * known_error) / (5 * 16 + 240)
+    assert weighted.eval().losses(images, masks)["l1"].item() == pytest.approx(expected.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="hole_weight"):
+        gan(hole_weight=0.5)

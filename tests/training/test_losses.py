@@ -120,3 +120,10 @@ def test_a_training_step_updates_both_generator_and_discriminator(variant):
         if p.ndim > 1:  # every convolution kernel moved (biases before BatchNorm get no gradient)
             assert not torch.equal(p, before[name]), name
     assert model.generator.attention.gamma.item() != 0.0
+
+
+def test_weighted_l1_is_a_weighted_mean():
+    prediction, target = torch.zeros(1, 1, 2, 2), torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    assert l1_loss(prediction, target, torch.ones(1, 1, 2, 2)) == pytest.approx(l1_loss(prediction, target).item())
+    hole_first = torch.tensor([[[[3.0, 1.0], [1.0, 1.0]]]])  # the erroneous pixel counts 3 times
+    assert l1_loss(prediction, target, hole_first).item() == pytest.approx(3 / 6)

@@ -24,7 +24,8 @@ Training (`training_step`): one discriminator step on real vs composited fake im
 hole_context), then one generator step with the discriminator frozen, each with its own optimiser.
 Generator loss = w_adv * adversarial(D(composited fake) vs real) + w_l1 * L1 + w_edge * Sobel-edge
 + w_ssim * (1 - SSIM), the last three between the raw prediction and the real image in [0, 1]
-(pix2pix convention: the known pixels supervise the generator too). Adversarial loss:
+(pix2pix convention: the known pixels supervise the generator too; `hole_weight` > 1 makes L1 a
+weighted mean that counts each hole pixel that many times). Adversarial loss:
 BCE-with-logits by default (the original), or least squares ("lsgan").
 """
 
@@ -194,6 +195,7 @@ class GANInpainter(InpaintingModel):
         crop_size: int = 40,
         loss_weights: Mapping[str, float] | None = None,
         adversarial_loss: str = "bce",
+        hole_weight: float = 1.0,
     ) -> None:
         super().__init__()
         for name, value in {"in_channels": in_channels, "base_channels": base_channels, "disc_channels": disc_channels}.items():
@@ -202,6 +204,10 @@ class GANInpainter(InpaintingModel):
         self.variant, self.context_ring, self.crop_size = variant, float(context_ring), crop_size
         self.loss_weights = _check_loss_weights(loss_weights if loss_weights is not None else LOSS_WEIGHTS)
         self.adversarial_kind = adversarial_loss
+        if isinstance(hole_weight, bool) or not isinstance(hole_weight, (int, float)) or hole_weight < 1:
+            raise ValueError(f"gan: hole_weight must be a number >= 1, got {hole_weight!r}")
+        # > 1 weights hole pixels up in the L1 term: known pixels are copied through anyway.
+        self.hole_weight = float(hole_weight)
         self.generator = UNetGenerator(in_channels, base_channels)
         self.discriminator = PatchDiscriminator(in_channels, disc_channels)
 
@@ -239,7 +245,7 @@ class GANInpainter(InpaintingModel):
         fake = composite(real, masks, prediction)
         terms = {
             "adversarial": adversarial_loss(self._discriminate(fake), True, self.adversarial_kind),
-            "l1": l1_loss(prediction, real),
+            "l1": l1_loss(prediction, real, 1 + (self.hole_weight - 1) * masks),
             "edge": edge_loss(prediction, real),
             "ssim": ssim_loss(prediction, real),
         }

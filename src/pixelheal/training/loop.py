@@ -183,15 +183,16 @@ def train(
                 **(state_extra or {}), "model": model.state_dict(), "epochs_done": epoch + 1, "history": history, "best": best,
                 "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()}, "config": asdict(cfg),
             })
-        _log_epoch(record, cfg.epochs, (time.perf_counter() - started) / (epoch + 1 - start))
+        elapsed = time.perf_counter() - started
+        eta = elapsed / (epoch + 1 - start) * (cfg.epochs - epoch - 1)
+        _log_epoch(record, cfg.epochs, min(eta, max(cfg.time_budget_s - elapsed, 0)) if cfg.time_budget_s else eta)
         if on_epoch is not None:
             on_epoch(record)
 
     return TrainResult(best["state"], best["epoch"], best["metrics"], history)
 
 
-def _log_epoch(record: dict[str, float], epochs: int, seconds_per_epoch: float) -> None:
+def _log_epoch(record: dict[str, float], epochs: int, eta: float) -> None:
     losses = " ".join(f"{k}={v:.4g}" for k, v in record.items() if k not in ("epoch", "seconds"))
-    eta = seconds_per_epoch * (epochs - record["epoch"])
     logger.info("epoch %d/%d %s | %.1fs | ETA %dm%02ds", record["epoch"], epochs, losses,
                 record["seconds"], eta // 60, eta % 60)

@@ -25,9 +25,13 @@ SSIM_SIGMA = 1.5
 SSIM_WINDOW = 11
 
 
-def l1_loss(prediction: Tensor, target: Tensor) -> Tensor:
-    """Mean absolute error."""
-    return (prediction - target).abs().mean()
+def l1_loss(prediction: Tensor, target: Tensor, weights: Tensor | None = None) -> Tensor:
+    """Mean absolute error; with `weights` (broadcastable, e.g. (B, 1, H, W)) a weighted mean."""
+    error = (prediction - target).abs()
+    if weights is None:
+        return error.mean()
+    weights = weights.expand_as(error)
+    return (weights * error).sum() / weights.sum().clamp_min(1e-12)
 
 
 def mse_loss(prediction: Tensor, target: Tensor) -> Tensor:

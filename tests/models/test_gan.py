@@ -244,3 +244,13 @@ def test_hole_weight_counts_hole_pixels_more_in_l1():
     assert weighted.eval().losses(images, masks)["l1"].item() == pytest.approx(expected.item(), rel=1e-5)
     with pytest.raises(ValueError, match="hole_weight"):
         gan(hole_weight=0.5)
+
+
+@pytest.mark.parametrize("variant", ["whole_image", "hole_context"])
+def test_smooth_hole_fill_keeps_known_pixels(variant):
+    model = gan(variant=variant, hole_fill="smooth", **TINY).eval()
+    images, masks = torch.rand(2, 3, 32, 32), torch.zeros(2, 1, 32, 32)
+    masks[:, :, 8:20, 10:24] = 1
+    out = model.inpaint(images, masks)
+    known = masks.expand_as(images) == 0
+    assert torch.equal(out[known], images[known])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -18,9 +19,34 @@ def composite(images: torch.Tensor, masks: torch.Tensor, predictions: torch.Tens
     return masks * predictions + (1 - masks) * images
 
 
-def masked_input(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Zero the hole pixels and append the mask as an extra channel."""
-    return torch.cat([images * (1 - masks), masks], dim=1)  # (B, C+1, H, W)
+HOLE_FILLS = ("zero", "smooth")
+
+
+def smooth_fill(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Holes filled by a push-pull pyramid: averages of the known pixels, coarser where holes are wider.
+
+    A cheap, parameter-free interpolation (a few poolings): networks that start from it only have
+    to learn what smooth interpolation misses. Known pixels are returned unchanged.
+    """
+    levels, values, weights = [], images * (1 - masks), 1 - masks
+    while min(values.shape[-2:]) > 1:
+        levels.append((values, weights))
+        values = F.avg_pool2d(values, 2, ceil_mode=True)
+        weights = F.avg_pool2d(weights, 2, ceil_mode=True)
+    fill = values / weights.clamp_min(1e-6) + (weights == 0) * 0.5  # (B, C, 1, 1); mid-grey if no pixel is known
+    for values, weights in reversed(levels):
+        fill = F.interpolate(fill, size=values.shape[-2:], mode="bilinear", align_corners=False)
+        average = values / weights.clamp_min(1e-6)
+        fill = weights * average + (1 - weights) * fill  # weights = the known fraction of each cell
+    return composite(images, masks, fill)
+
+
+def masked_input(images: torch.Tensor, masks: torch.Tensor, fill: str = "zero") -> torch.Tensor:
+    """The image with its holes zeroed (or smoothly filled), plus the mask as an extra channel."""
+    if fill not in HOLE_FILLS:
+        raise ValueError(f"hole_fill: expected one of {list(HOLE_FILLS)}, got {fill!r}")
+    filled = smooth_fill(images, masks) if fill == "smooth" else images * (1 - masks)
+    return torch.cat([filled, masks], dim=1)  # (B, C+1, H, W)
 
 
 class InpaintingModel(nn.Module):

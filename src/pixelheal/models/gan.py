@@ -41,7 +41,7 @@ from torch import nn
 
 from pixelheal.masks.box import hole_bbox
 from pixelheal.models.attention import SelfAttention
-from pixelheal.models.base import InpaintingModel, composite, masked_input
+from pixelheal.models.base import HOLE_FILLS, InpaintingModel, composite, masked_input, smooth_fill
 from pixelheal.models.blocks import DoubleConv
 from pixelheal.training.losses import ADVERSARIAL_KINDS, adversarial_loss, edge_loss, l1_loss, ssim_loss
 
@@ -196,6 +196,7 @@ class GANInpainter(InpaintingModel):
         loss_weights: Mapping[str, float] | None = None,
         adversarial_loss: str = "bce",
         hole_weight: float = 1.0,
+        hole_fill: str = "zero",
     ) -> None:
         super().__init__()
         for name, value in {"in_channels": in_channels, "base_channels": base_channels, "disc_channels": disc_channels}.items():
@@ -208,6 +209,9 @@ class GANInpainter(InpaintingModel):
             raise ValueError(f"gan: hole_weight must be a number >= 1, got {hole_weight!r}")
         # > 1 weights hole pixels up in the L1 term: known pixels are copied through anyway.
         self.hole_weight = float(hole_weight)
+        if hole_fill not in HOLE_FILLS:
+            raise ValueError(f"gan: hole_fill must be one of {list(HOLE_FILLS)}, got {hole_fill!r}")
+        self.hole_fill = hole_fill
         self.generator = UNetGenerator(in_channels, base_channels)
         self.discriminator = PatchDiscriminator(in_channels, disc_channels)
 
@@ -224,7 +228,10 @@ class GANInpainter(InpaintingModel):
         """Generator prediction in [0, 1] for images in [0, 1]."""
         if min(images.shape[-2:]) < MIN_SIDE:
             raise ValueError(f"gan: images must be at least {MIN_SIDE}x{MIN_SIDE} pixels, got {tuple(images.shape[-2:])}")
-        x = masked_input(images * 2 - 1, masks)  # (B, C+1, H, W): [-1, 1] image, hole = 0, ++ mask
+        if self.hole_fill == "smooth":
+            x = torch.cat([smooth_fill(images, masks) * 2 - 1, masks], dim=1)  # (B, C+1, H, W) in [-1, 1] ++ mask
+        else:
+            x = masked_input(images * 2 - 1, masks)  # (B, C+1, H, W): [-1, 1] image, hole = 0, ++ mask
         return (self.generator(x) + 1) / 2  # (B, C, H, W) in [0, 1]
 
     def _views(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, ...] | None:

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pixelheal.models.base import InpaintingModel, masked_input
+from pixelheal.models.base import HOLE_FILLS, InpaintingModel, masked_input
 from pixelheal.models.blocks import ASPPRefinement, DoubleConv, FeatureRefinement
 
 
@@ -39,6 +39,7 @@ class UNetInpainter(InpaintingModel):
         dilations: tuple[int, ...] = (1, 2, 4),
         loss: str = "mse",
         hole_weight: float = 1.0,
+        hole_fill: str = "zero",
     ) -> None:
         super().__init__()
         if len(widths) < 2:
@@ -47,7 +48,9 @@ class UNetInpainter(InpaintingModel):
             raise ValueError(f"loss: expected 'mse' or 'l1', got {loss!r}")
         if refinement not in ("simple", "aspp"):
             raise ValueError(f"refinement: expected 'simple' or 'aspp', got {refinement!r}")
-        self.loss_kind, self.hole_weight = loss, hole_weight
+        if hole_fill not in HOLE_FILLS:
+            raise ValueError(f"hole_fill: expected one of {list(HOLE_FILLS)}, got {hole_fill!r}")
+        self.loss_kind, self.hole_weight, self.hole_fill = loss, hole_weight, hole_fill
         *stages, bottom = widths
         chans = [in_channels + 1, *stages]
         self.encoders = nn.ModuleList(DoubleConv(a, b) for a, b in zip(chans[:-1], chans[1:]))
@@ -60,7 +63,7 @@ class UNetInpainter(InpaintingModel):
         self.head = nn.Conv2d(stages[0], in_channels, kernel_size=1)
 
     def forward(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        x, skips = masked_input(images, masks), []
+        x, skips = masked_input(images, masks, self.hole_fill), []
         for encoder in self.encoders:
             x = encoder(x)
             skips.append(x)

@@ -125,10 +125,20 @@ def page(app, browser):
     page.close()
 
 
-def fetch_image(page, selector: str) -> np.ndarray:
-    """The image shown by the component `selector`, as served (not as scaled on screen)."""
-    page.wait_for_selector(f"{selector} img", timeout=90_000)
-    return np.asarray(Image.open(io.BytesIO(page.request.get(page.locator(f"{selector} img").get_attribute("src")).body())))
+def fetch_image(page, selector: str, timeout: float = 90) -> np.ndarray:
+    """The image shown by the component `selector`, as served (not as scaled on screen).
+
+    Waits until it has the uploaded image's size: on a busy machine the component can still show
+    a previous or placeholder picture for a moment after the click.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        page.wait_for_selector(f"{selector} img", timeout=timeout * 1000)
+        src = page.locator(f"{selector} img").first.get_attribute("src")
+        image = np.asarray(Image.open(io.BytesIO(page.request.get(src).body())))
+        if image.shape[:2] == SIZE or time.monotonic() > deadline:
+            return image
+        page.wait_for_timeout(500)
 
 
 def test_upload_image_and_mask_shows_the_inpainted_image_and_the_comparison(app, page):

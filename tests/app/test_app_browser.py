@@ -120,33 +120,54 @@ def page(app, browser):
     page.hosts = set()
     page.on("request", lambda request: page.hosts.add(request.url.split("/")[2]))
     page.goto(app["url"])
-    page.wait_for_selector("#run")
+    # The image editor draws on canvases; a file set before they exist is never uploaded.
+    page.wait_for_selector("#image canvas")
     yield page
     page.close()
+
+
+def upload_image(page, path: Path) -> None:
+    """Put `path` into the image editor and wait until it is on the canvas.
+
+    The editor offers its brush settings only once the image is loaded; pressing Inpaint before
+    that sends no image (a busy machine shows this race).
+    """
+    page.locator("#image input[type=file]").set_input_files(str(path))
+    page.get_by_role("button", name="Brush Size").wait_for(timeout=60_000)
+
+
+def upload_mask(page, path: Path) -> None:
+    page.locator("#mask input[type=file]").set_input_files(str(path))
+    page.wait_for_selector("#mask img", timeout=60_000)
 
 
 def fetch_image(page, selector: str, timeout: float = 90) -> np.ndarray:
     """The image shown by the component `selector`, as served (not as scaled on screen).
 
     Waits until it has the uploaded image's size: on a busy machine the component can still show
-    a previous or placeholder picture for a moment after the click.
+    a previous or placeholder picture for a moment after the click. An error shown by the app
+    fails at once, with its text.
     """
     deadline = time.monotonic() + timeout
-    while True:
-        page.wait_for_selector(f"{selector} img", timeout=timeout * 1000)
-        src = page.locator(f"{selector} img").first.get_attribute("src")
-        image = np.asarray(Image.open(io.BytesIO(page.request.get(src).body())))
-        if image.shape[:2] == SIZE or time.monotonic() > deadline:
-            return image
+    while time.monotonic() < deadline:
+        if page.locator(f"{selector} img").count():
+            src = page.locator(f"{selector} img").first.get_attribute("src")
+            image = np.asarray(Image.open(io.BytesIO(page.request.get(src).body())))
+            if image.shape[:2] == SIZE:
+                return image
+        errors = page.locator(".toast-body.error")
+        if errors.count():
+            pytest.fail(f"the app showed an error instead of {selector}: {errors.first.inner_text()}")
         page.wait_for_timeout(500)
+    pytest.fail(f"no {SIZE[0]}x{SIZE[1]} image in {selector} within {timeout} s")
 
 
 def test_upload_image_and_mask_shows_the_inpainted_image_and_the_comparison(app, page):
     image, mask = random_image(np.random.default_rng(0), *SIZE), box_mask(*SIZE)
     image.save(app["root"] / "image.png")
     Image.fromarray(mask * 255).save(app["root"] / "mask.png")
-    page.locator("#image input[type=file]").set_input_files(str(app["root"] / "image.png"))
-    page.locator("#mask input[type=file]").set_input_files(str(app["root"] / "mask.png"))
+    upload_image(page, app["root"] / "image.png")
+    upload_mask(page, app["root"] / "mask.png")
     page.click("#run")
     result = fetch_image(page, "#result")
     assert result.shape == (*SIZE, 3)
@@ -161,7 +182,7 @@ def test_upload_image_and_mask_shows_the_inpainted_image_and_the_comparison(app,
 
 def test_painting_the_hole_with_the_brush_is_inpainted(app, page):
     random_image(np.random.default_rng(1), *SIZE).save(app["root"] / "image.png")
-    page.locator("#image input[type=file]").set_input_files(str(app["root"] / "image.png"))
+    upload_image(page, app["root"] / "image.png")
     page.get_by_role("button", name="Brush", exact=True).click()
     box = page.locator("#image canvas").last.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2

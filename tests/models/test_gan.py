@@ -246,9 +246,10 @@ def test_hole_weight_counts_hole_pixels_more_in_l1():
         gan(hole_weight=0.5)
 
 
+@pytest.mark.parametrize("fill", ["smooth", "biharmonic"])
 @pytest.mark.parametrize("variant", ["whole_image", "hole_context"])
-def test_smooth_hole_fill_keeps_known_pixels(variant):
-    model = gan(variant=variant, hole_fill="smooth", **TINY).eval()
+def test_interpolated_hole_fill_keeps_known_pixels(variant, fill):
+    model = gan(variant=variant, hole_fill=fill, **TINY).eval()
     images, masks = torch.rand(2, 3, 32, 32), torch.zeros(2, 1, 32, 32)
     masks[:, :, 8:20, 10:24] = 1
     out = model.inpaint(images, masks)

@@ -55,23 +55,10 @@ def test_odd_feature_sizes_keep_the_input_size(size):
     assert out.shape == (1, 1, size, size)
 
 
-def test_smooth_fill_keeps_known_pixels_and_interpolates_holes():
-    from pixelheal.models.base import smooth_fill
-
-    ramp = torch.linspace(0, 1, 16).expand(1, 3, 16, 16).clone()  # left-right gradient
-    masks = torch.zeros(1, 1, 16, 16)
-    masks[..., 4:12, 5:11] = 1
-    filled = smooth_fill(ramp, masks)
-    known = masks.expand_as(ramp) == 0
-    assert torch.equal(filled[known], ramp[known])
-    assert (filled - ramp).abs().max() < 0.1  # far closer than the zero fill
-    assert torch.all(filled[..., 8, 5:11].diff() > 0)  # and still increasing across the hole
-    assert torch.allclose(smooth_fill(ramp, torch.ones(1, 1, 16, 16)), torch.full_like(ramp, 0.5))
-
-
 @pytest.mark.parametrize("arch", ["unet_frm", "unet_aspp"])
-def test_smooth_hole_fill_is_a_hyper_parameter(arch):
-    model = make_model(arch, widths=[4, 8], hole_fill="smooth")
+@pytest.mark.parametrize("fill", ["zero", "smooth", "biharmonic"])
+def test_hole_fill_is_a_hyper_parameter(arch, fill):
+    model = make_model(arch, widths=[4, 8], hole_fill=fill)
     images, masks = torch.rand(2, 3, 16, 16), (torch.rand(2, 1, 16, 16) < 0.3).float()
     assert model(images, masks).shape == images.shape
     with pytest.raises(ValueError, match="hole_fill"):

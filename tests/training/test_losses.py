@@ -109,8 +109,10 @@ def test_a_training_step_updates_both_generator_and_discriminator(variant):
     images = _images()
     masks = torch.zeros(2, 1, 16, 16)
     masks[:, :, 4:10, 5:12] = 1
-    # Two steps: q/k/v of the attention only get a gradient once its gain gamma has left 0.
-    model.training_step(images, masks, optimizers)
+    # Three steps: the head starts at zero, so the attention's gain gamma gets a gradient from the
+    # second step on, and its q/k/v only once gamma has left 0.
+    for _ in range(2):
+        model.training_step(images, masks, optimizers)
     terms = model.training_step(images, masks, optimizers)
 
     assert {"adversarial", "l1", "edge", "ssim", "d_loss", "g_loss", "loss"} <= set(terms)

@@ -19,14 +19,14 @@ def composite(images: torch.Tensor, masks: torch.Tensor, predictions: torch.Tens
     return masks * predictions + (1 - masks) * images
 
 
-HOLE_FILLS = ("zero", "smooth")
+HOLE_FILLS = ("zero", "smooth", "biharmonic")
+BIHARMONIC_ITERATIONS = 40  # from the push-pull start, enough for CIFAR-size holes (see the tests)
 
 
 def smooth_fill(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """Holes filled by a push-pull pyramid: averages of the known pixels, coarser where holes are wider.
 
-    A cheap, parameter-free interpolation (a few poolings): networks that start from it only have
-    to learn what smooth interpolation misses. Known pixels are returned unchanged.
+    A cheap, parameter-free interpolation (a few poolings). Known pixels are returned unchanged.
     """
     levels, values, weights = [], images * (1 - masks), 1 - masks
     while min(values.shape[-2:]) > 1:
@@ -41,12 +41,63 @@ def smooth_fill(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     return composite(images, masks, fill)
 
 
+def _neighbour_sum(x: torch.Tensor) -> torch.Tensor:
+    """Sum of the 4-neighbours of every pixel, zero outside the image."""
+    p = F.pad(x, (1, 1, 1, 1))
+    return p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]
+
+
+def biharmonic_fill(images: torch.Tensor, masks: torch.Tensor, iterations: int = BIHARMONIC_ITERATIONS) -> torch.Tensor:
+    """Holes filled by biharmonic interpolation, the system scikit-image's `inpaint_biharmonic` solves.
+
+    Solves Δ²u = 0 on the hole pixels (Neumann borders) by batched conjugate gradients from the
+    push-pull fill, then clips to the range of each image's known pixels per channel, as
+    scikit-image does. Shifted adds instead of a sparse solve: about 0.3 ms per 32x32 image on a CPU.
+    """
+    degree = _neighbour_sum(torch.ones_like(masks[:1]))  # (1, 1, H, W): neighbours inside the image
+
+    def bilaplacian(v: torch.Tensor) -> torch.Tensor:
+        lap = _neighbour_sum(v) - degree * v
+        return _neighbour_sum(lap) - degree * lap
+
+    def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return (a * b).sum((2, 3), keepdim=True)  # (B, C, 1, 1): one system per image and channel
+
+    u = smooth_fill(images, masks)
+    r = -masks * bilaplacian(u)  # the residual lives on the hole: known pixels never move
+    p, rr = r, dot(r, r)
+    for _ in range(iterations):
+        ap = masks * bilaplacian(p)
+        alpha = rr / dot(p, ap).clamp_min(1e-12)
+        u, r = u + alpha * p, r - alpha * ap
+        rr_next = dot(r, r)
+        p, rr = r + rr_next / rr.clamp_min(1e-12) * p, rr_next
+    outside = 2 * masks  # pushes hole pixels out of the min / max over known pixels
+    known = masks.amin((2, 3), keepdim=True) < 1
+    low = (images + outside).amin((2, 3), keepdim=True).where(known, 0.0)
+    high = (images - outside).amax((2, 3), keepdim=True).where(known, 1.0)
+    return torch.minimum(torch.maximum(u, low), high)
+
+
+def fill_holes(images: torch.Tensor, masks: torch.Tensor, fill: str = "zero") -> torch.Tensor:
+    """The image with its holes zeroed or interpolated (`fill`: one of HOLE_FILLS)."""
+    if fill == "zero":
+        return images * (1 - masks)
+    if fill == "smooth":
+        return smooth_fill(images, masks)
+    if fill == "biharmonic":
+        return biharmonic_fill(images, masks)
+    raise ValueError(f"hole_fill: expected one of {list(HOLE_FILLS)}, got {fill!r}")
+
+
+def fill_logit(filled: torch.Tensor) -> torch.Tensor:
+    """The logit of an interpolated fill: a network adds its correction to it before the sigmoid."""
+    return torch.logit(filled, eps=1e-3)
+
+
 def masked_input(images: torch.Tensor, masks: torch.Tensor, fill: str = "zero") -> torch.Tensor:
-    """The image with its holes zeroed (or smoothly filled), plus the mask as an extra channel."""
-    if fill not in HOLE_FILLS:
-        raise ValueError(f"hole_fill: expected one of {list(HOLE_FILLS)}, got {fill!r}")
-    filled = smooth_fill(images, masks) if fill == "smooth" else images * (1 - masks)
-    return torch.cat([filled, masks], dim=1)  # (B, C+1, H, W)
+    """The image with its holes zeroed (or interpolated), plus the mask as an extra channel."""
+    return torch.cat([fill_holes(images, masks, fill), masks], dim=1)  # (B, C+1, H, W)
 
 
 class InpaintingModel(nn.Module):

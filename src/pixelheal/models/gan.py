@@ -41,7 +41,7 @@ from torch import nn
 
 from pixelheal.masks.box import hole_bbox
 from pixelheal.models.attention import SelfAttention
-from pixelheal.models.base import HOLE_FILLS, InpaintingModel, composite, masked_input, smooth_fill
+from pixelheal.models.base import HOLE_FILLS, InpaintingModel, composite, fill_holes, fill_logit, masked_input
 from pixelheal.models.blocks import DoubleConv
 from pixelheal.training.losses import ADVERSARIAL_KINDS, adversarial_loss, edge_loss, l1_loss, ssim_loss
 
@@ -64,8 +64,12 @@ class UNetGenerator(nn.Module):
         self.bottleneck = DoubleConv(4 * b, 4 * b)
         self.decoders = nn.ModuleList([DoubleConv(8 * b, 4 * b), DoubleConv(6 * b, 2 * b), DoubleConv(3 * b, b)])
         self.head = nn.Conv2d(b, in_channels, kernel_size=1)
+        # A zero head starts the generator at its prior (mid-grey without one): training learns a correction.
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+        """`x`: masked image in [-1, 1] plus mask; `prior`: pre-tanh logits the head's output is added to."""
         skips = []
         for encoder in self.encoders:
             x = encoder(x)
@@ -76,7 +80,8 @@ class UNetGenerator(nn.Module):
             # Upsampling to the skip's exact size keeps odd sides (e.g. 25 → 12 → 25) aligned.
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = decoder(torch.cat([x, skip], dim=1))
-        return torch.tanh(self.head(x))  # (B, C, H, W) in [-1, 1]
+        x = self.head(x)
+        return torch.tanh(x if prior is None else x + prior)  # (B, C, H, W) in [-1, 1]
 
 
 class PatchDiscriminator(nn.Sequential):
@@ -228,11 +233,12 @@ class GANInpainter(InpaintingModel):
         """Generator prediction in [0, 1] for images in [0, 1]."""
         if min(images.shape[-2:]) < MIN_SIDE:
             raise ValueError(f"gan: images must be at least {MIN_SIDE}x{MIN_SIDE} pixels, got {tuple(images.shape[-2:])}")
-        if self.hole_fill == "smooth":
-            x = torch.cat([smooth_fill(images, masks) * 2 - 1, masks], dim=1)  # (B, C+1, H, W) in [-1, 1] ++ mask
-        else:
-            x = masked_input(images * 2 - 1, masks)  # (B, C+1, H, W): [-1, 1] image, hole = 0, ++ mask
-        return (self.generator(x) + 1) / 2  # (B, C, H, W) in [0, 1]
+        if self.hole_fill == "zero":
+            return (self.generator(masked_input(images * 2 - 1, masks)) + 1) / 2  # hole = 0: mid-grey in [-1, 1]
+        filled = fill_holes(images, masks, self.hole_fill)
+        x = torch.cat([filled * 2 - 1, masks], dim=1)  # (B, C+1, H, W): interpolated image in [-1, 1] ++ mask
+        # tanh(z / 2) = 2 sigmoid(z) - 1: half the fill's logit makes the zero-head generator output the fill.
+        return (self.generator(x, fill_logit(filled) / 2) + 1) / 2  # (B, C, H, W) in [0, 1]
 
     def _views(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
         """(real, masks, prediction) as the losses see them: whole images or hole crops; None if no hole."""

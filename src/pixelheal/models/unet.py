@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pixelheal.models.base import HOLE_FILLS, InpaintingModel, masked_input
+from pixelheal.models.base import HOLE_FILLS, InpaintingModel, fill_holes, fill_logit
 from pixelheal.models.blocks import ASPPRefinement, DoubleConv, FeatureRefinement
 
 
@@ -61,9 +61,13 @@ class UNetInpainter(InpaintingModel):
             for a, b in zip(ups[:-1], ups[1:])
         )
         self.head = nn.Conv2d(stages[0], in_channels, kernel_size=1)
+        # A zero head starts the network at its fill (mid-grey for "zero"): training learns a correction.
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
 
     def forward(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        x, skips = masked_input(images, masks, self.hole_fill), []
+        filled = fill_holes(images, masks, self.hole_fill)
+        x, skips = torch.cat([filled, masks], dim=1), []  # (B, C+1, H, W)
         for encoder in self.encoders:
             x = encoder(x)
             skips.append(x)
@@ -71,7 +75,10 @@ class UNetInpainter(InpaintingModel):
         x = self.bottleneck(x)  # (B, widths[-1], H / 2**stages, W / 2**stages)
         for decoder, skip in zip(self.decoders, reversed(skips)):
             x = decoder(x, skip, masks)
-        return torch.sigmoid(self.head(x))  # (B, C, H, W) in [0, 1]
+        logits = self.head(x)
+        if self.hole_fill != "zero":  # an interpolated fill is the prior: the network predicts its correction
+            logits = logits + fill_logit(filled)
+        return torch.sigmoid(logits)  # (B, C, H, W) in [0, 1]
 
     def losses(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
         error = self(images, masks) - images

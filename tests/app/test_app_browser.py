@@ -117,6 +117,7 @@ def browser(app):
 def page(app, browser):
     """A fresh page of the app that records the host of every request it makes."""
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    page.set_default_timeout(60_000)  # a loaded CI machine renders the Gradio page slowly
     page.hosts = set()
     page.on("request", lambda request: page.hosts.add(request.url.split("/")[2]))
     page.goto(app["url"])

@@ -134,12 +134,13 @@ def upload_image(page, path: Path) -> None:
     that sends no image (a busy machine shows this race).
     """
     page.locator("#image input[type=file]").set_input_files(str(path))
-    page.get_by_role("button", name="Brush Size").wait_for(timeout=60_000)
+    page.get_by_role("button", name="Brush Size").wait_for()
 
 
 def upload_mask(page, path: Path) -> None:
+    """Put `path` into the mask component and wait until it shows it."""
     page.locator("#mask input[type=file]").set_input_files(str(path))
-    page.wait_for_selector("#mask img", timeout=60_000)
+    page.wait_for_selector("#mask img")
 
 
 def fetch_image(page, selector: str, timeout: float = 90) -> np.ndarray:
@@ -200,4 +201,4 @@ def test_painting_the_hole_with_the_brush_is_inpainted(app, page):
 
 def test_inpainting_without_an_image_says_what_to_do(page):
     page.click("#run")
-    page.get_by_text("upload an image first").first.wait_for(timeout=30_000)
+    page.get_by_text("upload an image first").first.wait_for()

@@ -48,6 +48,31 @@ def test_biharmonic_fill_solves_the_system_scikit_image_solves(cifar_sample):
     assert hole_error < 1e-3
 
 
+def test_each_image_and_channel_is_its_own_system():
+    torch.manual_seed(0)
+    images, masks = torch.rand(4, 3, 16, 16), (torch.rand(4, 1, 16, 16) < 0.4).float()
+    masks[1] = 0  # nothing to fill
+    masks[2] = 1  # nothing known
+    batched = biharmonic_fill(images, masks)
+    for i in range(4):
+        assert torch.allclose(batched[i], biharmonic_fill(images[i:i + 1], masks[i:i + 1])[0], atol=1e-6)
+    colour = biharmonic_fill(images[:1], masks[:1])
+    for c in range(3):
+        assert torch.allclose(colour[:, c], biharmonic_fill(images[:1, c:c + 1], masks[:1])[:, 0], atol=1e-6)
+    assert torch.equal(batched[1], images[1])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("fill", ["smooth", "biharmonic"])
+def test_fills_keep_the_input_dtype_and_stay_finite(fill, dtype):
+    images, masks = torch.rand(3, 3, 16, 16), (torch.rand(3, 1, 16, 16) < 0.3).float()
+    masks[1], masks[2] = 0, 1
+    filled = fill_holes(images.to(dtype), masks.to(dtype), fill)
+    assert filled.dtype == dtype
+    assert torch.isfinite(filled).all()
+    assert torch.allclose(filled.float(), fill_holes(images, masks, fill), atol=1e-2)
+
+
 def test_biharmonic_fill_of_an_image_without_known_pixels_is_mid_grey():
     images = torch.rand(2, 3, 8, 8)
     assert torch.allclose(biharmonic_fill(images, torch.ones(2, 1, 8, 8)), torch.full_like(images, 0.5))

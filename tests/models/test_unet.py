@@ -61,5 +61,9 @@ def test_hole_fill_is_a_hyper_parameter(arch, fill):
     model = make_model(arch, widths=[4, 8], hole_fill=fill)
     images, masks = torch.rand(2, 3, 16, 16), (torch.rand(2, 1, 16, 16) < 0.3).float()
     assert model(images, masks).shape == images.shape
+
+
+@pytest.mark.parametrize("arch", ["unet_frm", "unet_aspp"])
+def test_an_unknown_hole_fill_is_refused(arch):
     with pytest.raises(ValueError, match="hole_fill"):
         make_model(arch, widths=[4, 8], hole_fill="telea")

@@ -1,12 +1,14 @@
 """GAN inpainter: a U-Net generator with self-attention and a PatchGAN discriminator (`gan`).
 
 Generator (b = `base_channels`; 4,918,532 parameters at b = 64 with 3 image channels):
-    input (C+1, H, W): the masked image in [-1, 1] (hole pixels 0 = mid grey) ++ the mask
+    input (C+1, H, W): the masked image in [-1, 1] ++ the mask; hole pixels are 0 (mid grey) or,
+    with `hole_fill` smooth / biharmonic, an interpolation that is also the output's prior
     enc1 DoubleConv(C+1 → b) at H, max-pool; enc2 DoubleConv(b → 2b) at H/2, max-pool;
     enc3 DoubleConv(2b → 4b) at H/4, max-pool;
     SelfAttention(4b, query/key 4b/8) at H/8, then the bottleneck DoubleConv(4b → 4b);
     decoder: parameter-free bilinear x2 upsampling (to the skip's size) → concat skip → DoubleConv:
-    dec3 (4b+4b → 4b), dec2 (4b+2b → 2b), dec1 (2b+b → b); head 1x1 conv (b → C) → tanh, in [-1, 1].
+    dec3 (4b+4b → 4b), dec2 (4b+2b → 2b), dec1 (2b+b → b); head 1x1 conv (b → C, zero at init) → tanh, in [-1, 1]
+    (with a prior: tanh(head + logit(fill) / 2), so an untrained generator returns the fill).
     (DoubleConv = two 3x3 conv → BatchNorm → ReLU, from `models.blocks`.)
 Discriminator (PatchGAN, d = `disc_channels`; 35,553 parameters at d = 32 with 3 channels):
     conv(C → d, 4, s2) → LeakyReLU(0.2) → conv(d → 2d, 4, s2) → BatchNorm → LeakyReLU(0.2)

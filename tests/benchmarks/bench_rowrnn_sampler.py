@@ -12,13 +12,13 @@ two times, their ratio, whether the greedy completions agree, and the hole NLL f
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from pixelheal.data import build_image_set, make_source
+from pixelheal.evaluation.scoring import timed
 from pixelheal.masks import make_mask_generator
 from pixelheal.models.rowrnn import RowRNNInpainter, rowrnn
 
@@ -39,17 +39,6 @@ def box_masks(n: int) -> np.ndarray:
     """One 16x16 hole per image (25 % of 32x32), seeded per image."""
     generator = make_mask_generator("box", hole_size=0.5)
     return np.stack([generator(SIZE, SIZE, np.random.default_rng([0, i])) for i in range(n)])
-
-
-def timed(fn, device: torch.device):
-    """(result, seconds) of fn(), synchronising the GPU around it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    tick = time.perf_counter()
-    result = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return result, time.perf_counter() - tick
 
 
 def naive_prefix(model: RowRNNInpainter, x: torch.Tensor, m: torch.Tensor, budget: float, device: torch.device):

@@ -17,13 +17,13 @@ passes are small, and idle-spinning threads cost more than they give.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from pixelheal.evaluation.scoring import timed
 from pixelheal.masks import BoxMaskGenerator
 from pixelheal.models.pixelcnn import pixelcnn
 from pixelheal.models.pixelcnn_sampling import cropped_hole_bpd
@@ -40,17 +40,6 @@ def load_images(n: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     picks = rng.choice(len(files), n, replace=False)
     images = np.stack([np.asarray(Image.open(files[k]).convert("RGB").resize((SIZE, SIZE))) for k in picks])
     return images.transpose(0, 3, 1, 2).copy(), f"CIFAR-10 sample test images from {CIFAR_TEST}"
-
-
-def timed(fn, device: torch.device) -> tuple[torch.Tensor, float]:
-    """Result of fn() and its wall-clock seconds (CUDA synchronised)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    tick = time.perf_counter()
-    out = fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return out, time.perf_counter() - tick
 
 
 def bench_one(gated: bool, x: torch.Tensor, m: torch.Tensor, n_naive: int, device: torch.device) -> float:

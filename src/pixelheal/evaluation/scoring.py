@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -12,6 +13,20 @@ from pixelheal.evaluation.metrics import per_image_metrics
 from pixelheal.evaluation.perceptual import PerceptualMetrics
 from pixelheal.evaluation.summary import summarize
 from pixelheal.models.base import InpaintingModel
+
+
+T = TypeVar("T")
+
+
+def timed(fn: Callable[[], T], device: torch.device) -> tuple[T, float]:
+    """Result of fn() and its wall-clock seconds; CUDA is synchronised, so queued kernels count."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    tick = time.perf_counter()
+    result = fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return result, time.perf_counter() - tick
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
@@ -37,11 +52,8 @@ def complete_images(
     """Composited uint8 completions of `images` (N, C, H, W) and the inference time in ms per image."""
     outputs, elapsed, start = np.empty_like(images), 0.0, 0
     for x, m in _batches(images, masks, batch_size, device):
-        tick = time.perf_counter()
-        out = inpaint(x, m)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        elapsed += time.perf_counter() - tick
+        out, seconds = timed(lambda: inpaint(x, m), device)
+        elapsed += seconds
         outputs[start : start + len(x)] = to_uint8(out)
         start += len(x)
     return outputs, 1000 * elapsed / max(len(images), 1)

@@ -10,7 +10,7 @@ from kedro.config import OmegaConfigLoader
 from pixelheal.data import SOURCE_KINDS
 from pixelheal.masks import make_mask_generator
 from pixelheal.models import ARCHITECTURES, make_model
-from pixelheal.pipelines.train.nodes import _train_config
+from pixelheal.pipelines.train.nodes import training_parameters
 from tests.conftest import PROJECT_ROOT
 
 ENVS = sorted(p.name for p in (PROJECT_ROOT / "conf").iterdir() if p.is_dir() and p.name not in ("base", "local"))
@@ -38,8 +38,40 @@ def test_environment_builds(env, tmp_path, monkeypatch):
         make_mask_generator(**generator)
     for arch in ARCHITECTURES:
         block = params[arch]
-        make_model(block["model"]["kind"], in_channels=channels, **{k: v for k, v in block["model"].items() if k != "kind"})
-        _train_config(block["training"])
-        if block["training"].get("random_masks"):
-            make_mask_generator(**block["training"]["random_masks"])
-        assert block["training"]["state_path"] == f"data/06_models/{arch}.state.pt"
+        make_model(
+            block["model"]["kind"], in_channels=channels, **{k: v for k, v in block["model"].items() if k != "kind"}
+        )
+        training = training_parameters(block["training"], f"{arch}.training")
+        if training.random_masks:
+            make_mask_generator(**training.random_masks)
+        assert training.state_path is None  # the resume state is derived from the checkpoint's path
+
+
+@pytest.mark.parametrize(
+    "block, problem",
+    [
+        (
+            {"epoch": 2},
+            r"^unet_frm\.training\.epoch: unknown parameter; valid: \[.*'random_masks', 'resume', 'state_path'",
+        ),
+        ({"random_masks": "box"}, r"^unet_frm\.training\.random_masks: expected a mapping or null, got 'box'"),
+        ({"resume": "yes"}, r"^unet_frm\.training\.resume: expected true or false"),
+        ({"state_path": 3}, r"^unet_frm\.training\.state_path: expected a string or null"),
+    ],
+)
+def test_the_training_block_is_declared_once(block, problem):
+    with pytest.raises(ValueError, match=problem):
+        training_parameters(block, "unet_frm.training")
+
+
+def test_the_training_block_keeps_the_loop_settings_and_the_node_extras():
+    params = training_parameters(
+        {"epochs": 3, "betas": [0.5, 0.9], "random_masks": {"kind": "box"}, "resume": True}, "gan.training"
+    )
+    assert (params.epochs, params.betas, params.random_masks, params.resume, params.state_path) == (
+        3,
+        (0.5, 0.9),
+        {"kind": "box"},
+        True,
+        None,
+    )

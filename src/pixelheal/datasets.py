@@ -1,33 +1,16 @@
-"""Kedro datasets for PixelHeal's arrays and checkpoints; every save is atomic (no half-written file)."""
+"""Kedro datasets for PixelHeal's arrays, checkpoints and training resume states; every save is atomic."""
 
 from __future__ import annotations
 
-import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from kedro.io import AbstractDataset, DatasetError
 
-from pixelheal.models import read_checkpoint
-
-
-def _replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """Write through `write(tmp_path)` into a temp file beside `path`, then rename over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # temp files of the producers are private (0600)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+from pixelheal.models.checkpoint import Checkpoint, read_checkpoint, save_checkpoint, train_state_path
+from pixelheal.storage import write_atomically
 
 
 def _save_npy(array: np.ndarray, path: Path) -> None:
@@ -54,9 +37,9 @@ class NumpyArrayDataset(AbstractDataset[np.ndarray, np.ndarray]):
         if isinstance(data, np.memmap) and source and Path(source).suffix == ".npy":
             # The producer already streamed the array into a temp .npy: move it instead of copying.
             data.flush()
-            _replace_atomically(self._filepath, lambda tmp: shutil.move(source, tmp))
+            write_atomically(self._filepath, lambda tmp: shutil.move(source, tmp))
         else:
-            _replace_atomically(self._filepath, lambda tmp: _save_npy(data, tmp))
+            write_atomically(self._filepath, lambda tmp: _save_npy(data, tmp))
 
     def _exists(self) -> bool:
         return self._filepath.is_file()
@@ -65,24 +48,49 @@ class NumpyArrayDataset(AbstractDataset[np.ndarray, np.ndarray]):
         return {"filepath": str(self._filepath), "mmap_mode": self._mmap_mode}
 
 
-class CheckpointDataset(AbstractDataset[dict, dict]):
-    """A PixelHeal checkpoint (see `pixelheal.models.load`) stored with `torch.save`."""
+class CheckpointDataset(AbstractDataset[Checkpoint, Checkpoint]):
+    """A PixelHeal checkpoint file (see `pixelheal.models.checkpoint`)."""
 
     def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None) -> None:
         self._filepath = Path(filepath)
         self.metadata = metadata
 
-    def load(self) -> dict[str, Any]:
+    def load(self) -> Checkpoint:
         try:
             return read_checkpoint(self._filepath)
-        except FileNotFoundError as error:
+        except (FileNotFoundError, ValueError) as error:  # one line naming the file, not Kedro's wrapper text
             raise DatasetError(str(error)) from None
 
-    def save(self, data: dict[str, Any]) -> None:
-        _replace_atomically(self._filepath, lambda tmp: torch.save(data, tmp))
+    def save(self, data: Checkpoint) -> None:
+        save_checkpoint(data, self._filepath)
 
     def _exists(self) -> bool:
         return self._filepath.is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+
+class TrainStateDataset(AbstractDataset[None, Path]):
+    """Where training keeps the resume state of the checkpoint at `filepath` (`train_state_path` of it).
+
+    `filepath` is the checkpoint's own path, so the state's place is derived in one function and
+    never repeated in the configuration. Loading returns that path for the training loop to read and
+    write; the dataset always exists, as a missing state only means there is nothing to resume yet.
+    """
+
+    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+        self._filepath = train_state_path(filepath)
+        self.metadata = metadata
+
+    def load(self) -> Path:
+        return self._filepath
+
+    def save(self, data: None) -> None:
+        raise DatasetError(f"{self._filepath}: the training loop writes its resume state itself")
+
+    def _exists(self) -> bool:
+        return True
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath)}

@@ -1,4 +1,4 @@
-"""Kedro hooks: a pre-flight check of a run's inputs, and one MLflow child run per architecture."""
+"""Kedro hooks: a pre-flight check of a run's parameters and inputs, and one MLflow child run per architecture."""
 
 from __future__ import annotations
 
@@ -32,18 +32,37 @@ def _producers(dataset: str) -> list[str]:
     return sorted(found, key=lambda name: len(pipelines[name].nodes))[:1]
 
 
+class ParameterError(SystemExit):
+    """A parameter block is invalid; exits with one line naming the key, before any node runs."""
+
+
 class PreflightHooks:
-    """Stop before anything runs when a pipeline's inputs have not been produced yet."""
+    """Stop before anything runs when a parameter block is invalid or a pipeline's inputs are missing."""
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run for a run that cannot start
     def before_pipeline_run(self, pipeline: Pipeline, catalog: Any) -> None:
-        missing = [name for name in sorted(pipeline.inputs())
-                   if not name.startswith("params:") and name != "parameters" and not catalog.exists(name)]
+        _check_parameters(pipeline, catalog)
+        missing = [
+            name
+            for name in sorted(pipeline.inputs())
+            if not name.startswith("params:") and name != "parameters" and not catalog.exists(name)
+        ]
         if not missing:
             return
         first = list(dict.fromkeys(p for name in missing for p in _producers(name)))
         hint = f"run `kedro run --pipelines={','.join(first)}` first" if first else "check the catalog"
         raise MissingInputsError(f"Missing input(s) {', '.join(missing)}: {hint}.")
+
+
+def _check_parameters(pipeline: Pipeline, catalog: Any) -> None:
+    """Check every declared parameter block the pipeline reads; the first invalid key stops the run."""
+    from pixelheal.pipelines.parameters import check_parameters  # lazily: every kedro command imports settings
+
+    read = [name.removeprefix("params:") for name in pipeline.inputs() if name.startswith("params:")]
+    try:
+        check_parameters(catalog.load("parameters"), read)
+    except ValueError as error:
+        raise ParameterError(str(error)) from None
 
 
 class UserErrorHooks:
@@ -105,7 +124,11 @@ class ArchitectureRunHooks:
 
     def _namespace(self, node: Node) -> str | None:
         namespace = node.namespace
-        return namespace if namespace and isinstance(self._params.get(namespace), dict) and "model" in self._params[namespace] else None
+        return (
+            namespace
+            if namespace and isinstance(self._params.get(namespace), dict) and "model" in self._params[namespace]
+            else None
+        )
 
     def _run_id(self, namespace: str) -> str | None:
         if namespace not in self._runs:
@@ -122,8 +145,12 @@ class ArchitectureRunHooks:
             }
             run = mlflow.MlflowClient().create_run(parent.info.experiment_id, tags=tags, run_name=namespace)
             self._runs[namespace] = run.info.run_id
-            params = _flatten({k: v for k, v in block.items()}) | _flatten({"evaluation": self._params.get("evaluation", {})})
-            mlflow.MlflowClient().log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+            params = _flatten({k: v for k, v in block.items()}) | _flatten(
+                {"evaluation": self._params.get("evaluation", {})}
+            )
+            mlflow.MlflowClient().log_batch(
+                run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()]
+            )
         return self._runs[namespace]
 
     @hook_impl
@@ -135,20 +162,31 @@ class ArchitectureRunHooks:
         client = mlflow.MlflowClient()
         checkpoint = outputs.get(f"{namespace}.checkpoint")
         if checkpoint is not None:
-            metrics = [Metric(key, float(value), 0, record["epoch"]) for record in checkpoint["history"]
-                       for key, value in record.items() if key != "epoch"]
-            metrics.append(Metric("best_epoch", float(checkpoint["epoch"]), 0, 0))
+            metrics = [
+                Metric(key, float(value), 0, record["epoch"])
+                for record in checkpoint.history
+                for key, value in record.items()
+                if key != "epoch"
+            ]
+            metrics.append(Metric("best_epoch", float(checkpoint.epoch), 0, 0))
             client.log_batch(run_id, metrics=metrics)
         results = outputs.get(f"{namespace}.metrics")
         if results is not None:
-            client.log_batch(run_id, metrics=[Metric(k, float(v), 0, 0) for k, v in results.get("metrics", {}).items() if v is not None])
+            client.log_batch(
+                run_id,
+                metrics=[Metric(k, float(v), 0, 0) for k, v in results.get("metrics", {}).items() if v is not None],
+            )
             for name, reason in results.get("unavailable", {}).items():
                 client.set_tag(run_id, f"unavailable.{name}", reason)
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, node: Node) -> None:
         namespace = self._namespace(node)
-        if not namespace or dataset_name not in {f"{namespace}.{a}" for a in self.ARTIFACTS} or namespace not in self._runs:
+        if (
+            not namespace
+            or dataset_name not in {f"{namespace}.{a}" for a in self.ARTIFACTS}
+            or namespace not in self._runs
+        ):
             return
         path = getattr(self._catalog.get(dataset_name), "_filepath", None)
         if path is not None and Path(path).is_file():

@@ -20,13 +20,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.test_inference import box_mask, random_image, write_checkpoint
+from tests.inference.helpers import box_mask, random_image, write_checkpoint
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SIZE = (48, 64)  # (H, W) of the uploaded image: not the checkpoints' 16x16 training size
 
 
@@ -75,18 +82,37 @@ def app(tmp_path_factory):
     """`python -m pixelheal.app` on a free port with two tiny checkpoints; all its outbound traffic proxied."""
     if not CHROMIUM.is_file():
         pytest.skip(f"Chromium not found at {CHROMIUM} (Debian: apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api", reason="Playwright's Python package is not installed (pip install playwright)")
+    pytest.importorskip(
+        "playwright.sync_api", reason="Playwright's Python package is not installed (pip install playwright)"
+    )
     root = tmp_path_factory.mktemp("app")
     (root / "models").mkdir()
     write_checkpoint(root / "models" / "unet_frm.pt")
     write_checkpoint(root / "models" / "unet_gray.pt", in_channels=1)
     proxy, port, log = RecordingProxy(), free_port(), root / "app.log"
     proxy_url = f"http://127.0.0.1:{proxy.port}"
-    env = {**os.environ, "HTTP_PROXY": proxy_url, "HTTPS_PROXY": proxy_url, "ALL_PROXY": proxy_url,
-           "http_proxy": proxy_url, "https_proxy": proxy_url, "NO_PROXY": "127.0.0.1,localhost",
-           "no_proxy": "127.0.0.1,localhost", "GRADIO_TEMP_DIR": str(root / "gradio")}
-    command = [sys.executable, "-m", "pixelheal.app", "--port", str(port), "--models-dir", str(root / "models"),
-               "--mlflow-uri", "none"]
+    env = {
+        **os.environ,
+        "HTTP_PROXY": proxy_url,
+        "HTTPS_PROXY": proxy_url,
+        "ALL_PROXY": proxy_url,
+        "http_proxy": proxy_url,
+        "https_proxy": proxy_url,
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+        "GRADIO_TEMP_DIR": str(root / "gradio"),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "pixelheal.app",
+        "--port",
+        str(port),
+        "--models-dir",
+        str(root / "models"),
+        "--mlflow-uri",
+        "none",
+    ]
     with open(log, "w") as out:
         process = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:

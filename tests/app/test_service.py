@@ -10,17 +10,19 @@ from PIL import Image
 from pixelheal.app.__main__ import parse_args
 from pixelheal.app.checkpoints import list_checkpoints, local_checkpoints, mlflow_checkpoints, resolve_choice
 from pixelheal.app.service import InpaintService, editor_image_and_mask
-from tests.test_inference import box_mask, random_image, write_checkpoint
+from pixelheal.data.transforms import prepare_image
+from pixelheal.models.checkpoint import TRAIN_STATE_FORMAT, train_state_path
+from tests.inference.helpers import box_mask, random_image, tiny_checkpoint, write_checkpoint
 
 
 @pytest.fixture
 def models_dir(tmp_path):
-    """Two checkpoints, a resume state (not offered) and a checkpoint without image_size."""
+    """Two checkpoints and the resume state training keeps beside the first (not offered)."""
     root = tmp_path / "06_models"
     root.mkdir()
     write_checkpoint(root / "unet_frm.pt")
     write_checkpoint(root / "unet_frm_gray.pt", in_channels=1)
-    torch.save({"epoch": 1}, root / "unet_frm.state.pt")
+    torch.save({"format": TRAIN_STATE_FORMAT, "epochs_done": 1}, train_state_path(root / "unet_frm.pt"))
     return root
 
 
@@ -35,8 +37,10 @@ def painted_layer(size: tuple[int, int], box: tuple[int, int, int, int]) -> Imag
 def test_local_checkpoints_skip_resume_states(models_dir):
     assert [p.name for p in local_checkpoints(models_dir)] == ["unet_frm.pt", "unet_frm_gray.pt"]
     assert local_checkpoints(models_dir / "missing") == []
-    assert [c.key for c in list_checkpoints(models_dir, None)] == [f"file:{models_dir / 'unet_frm.pt'}",
-                                                                   f"file:{models_dir / 'unet_frm_gray.pt'}"]
+    assert [c.key for c in list_checkpoints(models_dir, None)] == [
+        f"file:{models_dir / 'unet_frm.pt'}",
+        f"file:{models_dir / 'unet_frm_gray.pt'}",
+    ]
 
 
 def test_a_missing_sqlite_store_is_not_created(tmp_path):
@@ -53,7 +57,7 @@ def test_mlflow_runs_with_a_checkpoint_artifact_are_offered_and_downloaded(tmp_p
     experiment = client.create_experiment("pixelheal", artifact_location=str(tmp_path / "mlruns"))
     with_checkpoint = client.create_run(experiment, tags={"architecture": "unet_frm"}, run_name="unet_frm")
     client.log_artifact(with_checkpoint.info.run_id, str(models_dir / "unet_frm.pt"))
-    client.log_artifact(with_checkpoint.info.run_id, str(models_dir / "unet_frm.state.pt"))
+    client.log_artifact(with_checkpoint.info.run_id, str(train_state_path(models_dir / "unet_frm.pt")))
     client.create_run(experiment, tags={"architecture": "unet_aspp"})  # no checkpoint artifact: not offered
     client.create_run(experiment)  # the parent `kedro run`: no architecture tag, not offered
     (choice,) = mlflow_checkpoints(uri)
@@ -74,18 +78,36 @@ def test_painted_strokes_and_an_uploaded_mask_are_united():
     assert np.array_equal(mask, expected)
 
 
-@pytest.mark.parametrize("editor, upload, problem", [
-    (None, None, "upload an image first"),
-    ({"background": Image.new("RGB", (8, 8)), "layers": []}, None, "paint the hole"),
-    ({"background": Image.new("RGB", (8, 8)), "layers": []}, Image.new("L", (9, 8), 255), "9x8 but the image is 8x8"),
-])
+def test_a_transparent_background_is_read_as_training_ingestion_reads_it():
+    rgba = np.asarray(random_image(np.random.default_rng(2), 6, 8, channels=3).convert("RGBA")).copy()
+    rgba[:3, :, 3] = 0  # the top half is transparent
+    editor = {"background": Image.fromarray(rgba, "RGBA"), "layers": [painted_layer((8, 6), (1, 1, 3, 3))]}
+    image, _ = editor_image_and_mask(editor, None)
+    expected = prepare_image(Image.fromarray(rgba, "RGBA"), (6, 8))  # (3, H, W)
+    assert np.array_equal(np.asarray(image).transpose(2, 0, 1), expected)
+    assert (np.asarray(image)[:3] == 255).all()  # composited onto white
+
+
+@pytest.mark.parametrize(
+    "editor, upload, problem",
+    [
+        (None, None, "upload an image first"),
+        ({"background": Image.new("RGB", (8, 8)), "layers": []}, None, "paint the hole"),
+        (
+            {"background": Image.new("RGB", (8, 8)), "layers": []},
+            Image.new("L", (9, 8), 255),
+            "9x8 but the image is 8x8",
+        ),
+    ],
+)
 def test_editor_problems_are_named(editor, upload, problem):
     with pytest.raises(ValueError, match=problem):
         editor_image_and_mask(editor, upload)
 
 
 def test_run_inpaints_with_the_choice_and_compares_every_local_checkpoint(tmp_path, models_dir):
-    write_checkpoint(models_dir / "no_size.pt", image_size=None)
+    unversioned = {k: v for k, v in tiny_checkpoint().to_dict().items() if k not in ("format", "version")}
+    torch.save(unversioned, models_dir / "old.pt")  # from before format versioning: skipped with a note
     service = InpaintService(models_dir, None, tmp_path / "cache")
     image = random_image(np.random.default_rng(1), 20, 30)
     editor = {"background": image.convert("RGBA"), "layers": [painted_layer((30, 20), (5, 5, 15, 12))]}
@@ -96,7 +118,7 @@ def test_run_inpaints_with_the_choice_and_compares_every_local_checkpoint(tmp_pa
     assert out["samples"] == []  # a deterministic architecture gives one completion
     assert [caption for _, caption in out["comparison"]] == ["unet_frm", "unet_frm (unet_frm_gray)"]
     assert out["comparison"][1][0].mode == "L"
-    assert "no_size.pt" in out["notes"] and "image_size" in out["notes"]
+    assert "old.pt" in out["notes"] and "retrain" in out["notes"]
 
 
 def test_run_without_a_checkpoint_says_how_to_get_one(tmp_path):
@@ -109,4 +131,9 @@ def test_run_without_a_checkpoint_says_how_to_get_one(tmp_path):
 def test_command_line_defaults_suit_the_project_root(monkeypatch):
     monkeypatch.delenv("PIXELHEAL_MLFLOW_URI", raising=False)
     args = parse_args([])
-    assert (args.models_dir, args.mlflow_uri, args.host, args.port) == ("data/06_models", "sqlite:///mlflow.db", "127.0.0.1", 7860)
+    assert (args.models_dir, args.mlflow_uri, args.host, args.port) == (
+        "data/06_models",
+        "sqlite:///mlflow.db",
+        "127.0.0.1",
+        7860,
+    )

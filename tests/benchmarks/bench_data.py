@@ -33,14 +33,22 @@ def main() -> None:
     if not SAMPLE.is_dir():
         sys.exit(f"the shared CIFAR-10 sample is not at {SAMPLE}")
     source = make_source("image_folder", path=str(SAMPLE))
-    image_set, _ = timed("ingest image_folder (decode, resize 32x32)", len(source),
-                         lambda: build_image_set(source, image_size=32, progress=False))
+    image_set, _ = timed(
+        "ingest image_folder (decode, resize 32x32)",
+        len(source),
+        lambda: build_image_set(source, image_size=32, progress=False),
+    )
     images = image_set.images
-    for kind, options in (("irregular", {"preset": "medium", "max_hole_fraction": 0.5}),
-                          ("box", {"hole_size": [0.2, 0.4], "aspect": "rect"})):
+    for kind, options in (
+        ("irregular", {"preset": "medium", "max_hole_fraction": 0.5}),
+        ("box", {"hole_size": [0.2, 0.4], "aspect": "rect"}),
+    ):
         generator = make_mask_generator(kind, **options)
-        timed(f"precompute {kind} masks", len(images),
-              lambda g=generator: precompute_masks(images, g, seed=0, progress=False))
+        timed(
+            f"precompute {kind} masks",
+            len(images),
+            lambda g=generator: precompute_masks(images, g, seed=0, progress=False),
+        )
 
     torch.manual_seed(0)
     network = deeplabv3_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=21, aux_loss=False)
@@ -54,6 +62,7 @@ def main() -> None:
     seconds = {b: timed(f"deeplabv3 (random init, 256 px) batch {b}", len(subset), deeplab(b))[1] for b in (1, 8, 32)}
     for b in (8, 32):
         print(f"deeplabv3 batch {b} vs one image at a time: {seconds[1] / seconds[b]:.2f}x the throughput")
+
 
 if __name__ == "__main__":
     main()

@@ -20,7 +20,8 @@ import torch
 from pixelheal.data import build_image_set, make_source
 from pixelheal.evaluation.scoring import timed
 from pixelheal.masks import make_mask_generator
-from pixelheal.models.rowrnn import RowRNNInpainter, rowrnn
+from pixelheal.models import make_model
+from pixelheal.models.rowrnn import RowRNNInpainter
 
 SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "cifar10_sample" / "test"
 SIZE = 32
@@ -29,10 +30,14 @@ SIZE = 32
 def load_images(n: int) -> tuple[np.ndarray, str]:
     """n uint8 (n, 3, 32, 32) images and where they came from."""
     if SAMPLE.is_dir():
-        images = np.array(build_image_set(make_source("image_folder", path=str(SAMPLE)), image_size=SIZE, progress=False).images)
+        images = np.array(
+            build_image_set(make_source("image_folder", path=str(SAMPLE)), image_size=SIZE, progress=False).images
+        )
         if len(images) >= n:
             return images[:n], f"CIFAR-10 sample ({SAMPLE})"
-    return np.random.default_rng(0).integers(0, 256, (n, 3, SIZE, SIZE), dtype=np.uint8), "random images (sample absent)"
+    return np.random.default_rng(0).integers(
+        0, 256, (n, 3, SIZE, SIZE), dtype=np.uint8
+    ), "random images (sample absent)"
 
 
 def box_masks(n: int) -> np.ndarray:
@@ -44,16 +49,18 @@ def box_masks(n: int) -> np.ndarray:
 def naive_prefix(model: RowRNNInpainter, x: torch.Tensor, m: torch.Tensor, budget: float, device: torch.device):
     """Naive greedy completion of as many hole positions as fit the budget: (output, positions done, seconds)."""
     total = int(m.amax(0)[0].sum())
-    _, probe = timed(lambda: model.naive_inpaint(x, m, "greedy", max_positions=4), device)
+    _, probe = timed(lambda: model.naive_sample(x, m, greedy=True, max_positions=4), device)
     done = min(total, max(4, int(budget / (probe / 4))))
-    out, seconds = timed(lambda: model.naive_inpaint(x, m, "greedy", max_positions=done), device)
+    out, seconds = timed(lambda: model.naive_sample(x, m, greedy=True, max_positions=done), device)
     return out, done, seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=64)
-    parser.add_argument("--budget", type=float, default=120.0, help="seconds the naive path may run before extrapolating")
+    parser.add_argument(
+        "--budget", type=float, default=120.0, help="seconds the naive path may run before extrapolating"
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
@@ -64,11 +71,11 @@ def main() -> None:
     x = torch.from_numpy(images).float().div(255).to(device)
     m = torch.from_numpy(box_masks(args.images)).float().to(device)
     torch.manual_seed(0)
-    model = rowrnn(sampling="greedy").eval().to(device)
+    model = make_model("rowrnn", sampling="greedy").eval().to(device)
 
     model.inpaint(x[:2], m[:2])  # warm-up
     fast, fast_s = timed(lambda: model.inpaint(x, m), device)
-    _, sample_s = timed(lambda: model.complete(x, m, "sample"), device)
+    _, sample_s = timed(lambda: model.sample(x, m, greedy=False), device)
     naive, done, naive_s = naive_prefix(model, x, m, args.budget, device)
     total = int(m.amax(0)[0].sum())
     naive_total = naive_s * total / done
@@ -79,16 +86,22 @@ def main() -> None:
     nll_full = model.test_metrics(x, m)["nll_bpd"]
     nll_fast = model.sampler_nll_bpd(x, m)
 
-    print(f"data              : {args.images} images of {origin}, 16x16 box holes (25 %), {device}, "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"data              : {args.images} images of {origin}, 16x16 box holes (25 %), {device}, "
+        f"{torch.get_num_threads()} threads"
+    )
     print(f"model             : default rowrnn, {sum(p.numel() for p in model.parameters()):,} parameters, random init")
-    print(f"fast sampler      : {fast_s:8.2f} s greedy, {sample_s:.2f} s sampling ({total} positions holed in some image)")
+    print(
+        f"fast sampler      : {fast_s:8.2f} s greedy, {sample_s:.2f} s sampling ({total} positions holed in some image)"
+    )
     scope = "measured" if done == total else f"EXTRAPOLATED from {done} of {total} positions ({naive_s:.1f} s)"
     print(f"naive (per pixel) : {naive_total:8.2f} s greedy, {scope}")
     print(f"speed-up          : {naive_total / fast_s:8.1f}x  (naive / fast, goal >= 4x)")
     print(f"greedy agreement  : {int(differ.sum())} of {int(compared.sum())} compared hole sub-pixels differ")
-    print(f"hole NLL bits/dim : teacher-forced {nll_full.mean():.6f}, incremental sampler {nll_fast.mean():.6f}, "
-          f"max |diff| per image {(nll_full - nll_fast).abs().max():.2e}")
+    print(
+        f"hole NLL bits/dim : teacher-forced {nll_full.mean():.6f}, incremental sampler {nll_fast.mean():.6f}, "
+        f"max |diff| per image {(nll_full - nll_fast).abs().max():.2e}"
+    )
 
 
 if __name__ == "__main__":

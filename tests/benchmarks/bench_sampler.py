@@ -25,8 +25,7 @@ from PIL import Image
 
 from pixelheal.evaluation.scoring import timed
 from pixelheal.masks import BoxMaskGenerator
-from pixelheal.models.pixelcnn import pixelcnn
-from pixelheal.models.pixelcnn_sampling import cropped_hole_bpd
+from pixelheal.models import make_model
 
 CIFAR_TEST = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "cifar10_sample" / "test"
 N_IMAGES, SIZE = 64, 32
@@ -46,31 +45,41 @@ def bench_one(gated: bool, x: torch.Tensor, m: torch.Tensor, n_naive: int, devic
     """Time both samplers for one architecture, check they agree; returns the measured speed-up."""
     name = "gated pixelcnn" if gated else "pixelcnn"
     torch.manual_seed(0)
-    model = pixelcnn(hidden=64, n_blocks=4, gated=gated).eval().to(device)
+    model = make_model("pixelcnn", hidden=64, n_blocks=4, gated=gated).eval().to(device)
     with torch.no_grad():
         model.sample(x[:2, :, :8], m[:2, :, :8], greedy=True)  # warm-up
         fast, t_fast = timed(lambda: model.sample(x, m, greedy=True), device)
         xs, ms = x[:n_naive], m[:n_naive]
-        fast_sub, t_fast_sub = (fast, t_fast) if n_naive == len(x) else timed(lambda: model.sample(xs, ms, greedy=True), device)
-        naive, t_naive = timed(lambda: model.sample(xs, ms, greedy=True, naive=True), device)
+        fast_sub, t_fast_sub = (
+            (fast, t_fast) if n_naive == len(x) else timed(lambda: model.sample(xs, ms, greedy=True), device)
+        )
+        naive, t_naive = timed(lambda: model.naive_sample(xs, ms, greedy=True), device)
         nll_full = model.test_metrics(x, m)["nll_bpd"]
-        nll_crop = cropped_hole_bpd(model, x, m)
+        nll_crop = model.sampler_nll_bpd(x, m)
         nll_fast, nll_naive = (model.test_metrics(out, ms)["nll_bpd"] for out in (fast_sub, naive))
 
     ratio = t_naive / t_fast_sub
-    print(f"\n== {name}: hidden 64, 4 blocks, reach {model.reach}")
+    print(f"\n== {name}: hidden 64, 4 blocks, reach {model.trunk.reach}")
     print(f"fast sampler, {len(x)} images: {t_fast:.2f} s ({1000 * t_fast / len(x):.1f} ms/image)")
     if n_naive == len(x):
         print(f"naive sampler, {n_naive} images: {t_naive:.2f} s (measured)")
     else:
-        print(f"naive sampler, {n_naive} images: {t_naive:.2f} s (measured); fast on the same {n_naive}: {t_fast_sub:.2f} s")
-        print(f"naive sampler, {len(x)} images: ~{t_naive * len(x) / n_naive:.0f} s "
-              f"(EXTRAPOLATED linearly from {n_naive} images, not measured)")
-        print(f"speed-up at {len(x)} images: ~{t_naive * len(x) / n_naive / t_fast:.0f}x (from the EXTRAPOLATED naive time)")
+        print(
+            f"naive sampler, {n_naive} images: {t_naive:.2f} s (measured); fast on the same {n_naive}: {t_fast_sub:.2f} s"
+        )
+        print(
+            f"naive sampler, {len(x)} images: ~{t_naive * len(x) / n_naive:.0f} s "
+            f"(EXTRAPOLATED linearly from {n_naive} images, not measured)"
+        )
+        print(
+            f"speed-up at {len(x)} images: ~{t_naive * len(x) / n_naive / t_fast:.0f}x (from the EXTRAPOLATED naive time)"
+        )
     print(f"speed-up (measured, {n_naive} images): {ratio:.1f}x   goal >= 4x")
     print(f"completions identical (greedy, {n_naive} images): {torch.equal(fast_sub, naive)}")
-    print(f"NLL of the true holes, bits/dim: full pass {nll_full.nanmean():.6f}, cropped passes "
-          f"{nll_crop.nanmean():.6f}, max |diff| {(nll_full - nll_crop).abs().max():.2e}")
+    print(
+        f"NLL of the true holes, bits/dim: full pass {nll_full.nanmean():.6f}, cropped passes "
+        f"{nll_crop.nanmean():.6f}, max |diff| {(nll_full - nll_crop).abs().max():.2e}"
+    )
     print(f"NLL of the completions, bits/dim: fast {nll_fast.nanmean():.6f}, naive {nll_naive.nanmean():.6f}")
     return ratio
 
@@ -80,8 +89,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--naive-images", type=int, default=4,
-                        help="images for the naive sampler (64 = all, about an hour per architecture on 2 CPU cores)")
+    parser.add_argument(
+        "--naive-images",
+        type=int,
+        default=4,
+        help="images for the naive sampler (64 = all, about an hour per architecture on 2 CPU cores)",
+    )
     parser.add_argument("--kinds", default="pixelcnn,gated", help="comma-separated: pixelcnn, gated")
     args = parser.parse_args()
     if args.threads:

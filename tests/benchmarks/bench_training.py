@@ -50,18 +50,30 @@ def bare_loop(images: np.ndarray, masks: np.ndarray, train_idx: np.ndarray, epoc
 
 def kedro_node(folder: Path, images, masks, splits, epochs: int) -> float:
     """Seconds for `<arch>.train` run by Kedro with memory-mapped catalog inputs."""
-    catalog = DataCatalog({
-        "images": NumpyArrayDataset(filepath=str(folder / "images.npy")),
-        "masks": NumpyArrayDataset(filepath=str(folder / "masks.npy")),
-        "split_indices": MemoryDataset(splits),
-        "params:model": MemoryDataset(MODEL),
-        "params:training": MemoryDataset({"epochs": epochs, "batch_size": BATCH, "lr": LR, "flip": False,
-                                          "device": "cpu", "state_path": str(folder / "state.pt")}),
-    })
+    catalog = DataCatalog(
+        {
+            "images": NumpyArrayDataset(filepath=str(folder / "images.npy")),
+            "masks": NumpyArrayDataset(filepath=str(folder / "masks.npy")),
+            "split_indices": MemoryDataset(splits),
+            "params:model": MemoryDataset(MODEL),
+            "params:training": MemoryDataset(
+                {"epochs": epochs, "batch_size": BATCH, "lr": LR, "flip": False, "device": "cpu"}
+            ),
+            "train_state": MemoryDataset(folder / "state.pt"),
+        }
+    )
     catalog.save("images", images)
     catalog.save("masks", masks)
-    pipeline = Pipeline([Node(train_model, ["images", "masks", "split_indices", "params:model", "params:training"],
-                              "checkpoint", name="train")])
+    pipeline = Pipeline(
+        [
+            Node(
+                train_model,
+                ["images", "masks", "split_indices", "params:model", "params:training", "train_state"],
+                "checkpoint",
+                name="train",
+            )
+        ]
+    )
     tick = time.perf_counter()
     SequentialRunner().run(pipeline, catalog)
     return time.perf_counter() - tick

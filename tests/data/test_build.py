@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +17,7 @@ import pytest
 from PIL import Image
 
 from pixelheal.data import ImageReadError, ImageRecord, ImageSet, build_image_set, make_source
+from pixelheal.data.scratch import scratch_file
 
 CIFAR10_SAMPLE = Path(__file__).resolve().parents[2] / "../shared/datasets/cifar10_sample"
 
@@ -55,9 +60,7 @@ def test_build_shapes_memmap_and_metadata(folder_source, private_tmp):
 
 
 def test_build_grayscale_non_square(folder_source):
-    result = build_image_set(
-        make_source("image_folder", path=folder_source), (4, 7), color_mode="L", progress=False
-    )
+    result = build_image_set(make_source("image_folder", path=folder_source), (4, 7), color_mode="L", progress=False)
     assert result.images.shape == (3, 1, 4, 7) and result.paired.shape == (0, 1, 4, 7)
 
 
@@ -174,3 +177,63 @@ def test_cifar10_sample_train_folder():  # about 1 s: not marked slow
     assert len(counts) == 10 and set(counts) == {500}
     assert "cat" in counts.index
     assert result.images.std() > 20  # real photographs, not blank arrays
+
+
+# --- scratch files of killed runs ---------------------------------------------------------
+
+
+def _killed_run_leftover(folder: Path) -> Path:
+    """The scratch file of a process that died by SIGKILL right after creating it."""
+    code = (
+        "import os, signal, sys, tempfile\n"
+        "tempfile.tempdir = sys.argv[1]\n"
+        "from pixelheal.data.scratch import scratch_file\n"
+        "print(scratch_file('images'), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    leftover = Path(run.stdout.strip())
+    assert leftover.parent == folder and leftover.is_file()
+    return leftover
+
+
+@pytest.mark.skipif(os.name != "posix", reason="dead processes are told apart by pid on POSIX only")
+def test_next_build_removes_a_killed_runs_scratch_file(folder_source, private_tmp, caplog, unchanged):
+    leftover = _killed_run_leftover(private_tmp)
+    prefix, kind, host, _pid, rest = leftover.name.split("-")
+    live = private_tmp / "-".join([prefix, kind, host, str(os.getpid()), rest])
+    live.write_bytes(b"in use")  # this process's own: kept
+    foreign = private_tmp / "pixelheal-images-otherhost-1-abc.npy"
+    foreign.write_bytes(b"another machine's")  # its pid means nothing here: kept
+    unrelated = private_tmp / "notes.npy"
+    unrelated.write_bytes(b"not ours")
+    check = unchanged(folder_source)
+    with caplog.at_level(logging.INFO, logger="pixelheal.data"):
+        result = build_image_set(make_source("image_folder", path=folder_source), 4, progress=False)
+    assert not leftover.exists()
+    assert any(str(leftover) in r.getMessage() and "ended process" in r.getMessage() for r in caplog.records)
+    assert result.images.shape == (3, 3, 4, 4)
+    assert sorted(os.listdir(private_tmp)) == sorted(
+        [live.name, foreign.name, unrelated.name, Path(result.images.filename).name]
+    )
+    check()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="dead processes are told apart by pid on POSIX only")
+def test_failing_build_removes_leftovers_and_leaves_nothing(folder_source, truncated_jpeg, private_tmp):
+    leftover = _killed_run_leftover(private_tmp)
+    truncated_jpeg.rename(folder_source / "b" / truncated_jpeg.name)
+    with pytest.raises(ImageReadError, match="truncated.jpg"):
+        build_image_set(make_source("image_folder", path=folder_source), 4, progress=False)
+    gc.collect()
+    assert not leftover.exists()
+    assert os.listdir(private_tmp) == []
+
+
+def test_scratch_file_names_its_process(private_tmp):
+    path = scratch_file("masks")
+    assert path.parent == private_tmp and path.is_file() and path.suffix == ".npy"
+    assert path.name.startswith("pixelheal-masks-") and f"-{os.getpid()}-" in path.name
+    with pytest.raises(ValueError, match="kind"):
+        scratch_file("Masks!")

@@ -10,11 +10,13 @@ FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
 
 
 def _metadata(n: int = 1000, labels: int = 10, test: int = 0) -> pd.DataFrame:
-    return pd.DataFrame({
-        "id": np.arange(n),
-        "label": [f"class{i % labels}" for i in range(n)],
-        "subset": ["train"] * (n - test) + ["test"] * test,
-    })
+    return pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "label": [f"class{i % labels}" for i in range(n)],
+            "subset": ["train"] * (n - test) + ["test"] * test,
+        }
+    )
 
 
 def test_sizes_cover_every_image_once():
@@ -63,8 +65,10 @@ def test_official_test_without_a_test_subset_is_refused():
         split_indices(_metadata(), FRACTIONS, official_test=True)
 
 
-@pytest.mark.parametrize("fractions", [{"train": 0.8, "val": 0.1}, {"train": 0.8, "val": 0.3, "test": 0.1},
-                                       {"train": 1.2, "val": -0.1, "test": -0.1}])
+@pytest.mark.parametrize(
+    "fractions",
+    [{"train": 0.8, "val": 0.1}, {"train": 0.8, "val": 0.3, "test": 0.1}, {"train": 1.2, "val": -0.1, "test": -0.1}],
+)
 def test_invalid_fractions_are_named(fractions):
     with pytest.raises(ValueError, match="split.fractions"):
         split_indices(_metadata(), fractions)

@@ -11,9 +11,7 @@ from PIL import Image
 
 from pixelheal.data import ImageReadError, build_image_set, make_source
 
-CIFAR_CLASSES = [
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"
-]
+CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
 @pytest.mark.parametrize("kind", ["cifar10", "mnist", "celeba"])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixelheal.data import prepare_image
+from pixelheal.data import Preprocessing, prepare, prepare_image, preprocessing_config
 
 SIXTEEN_BIT = np.array([[0, 65535, 32768, 13107]], dtype=np.uint16)  # 1×4
 EXPECTED_8BIT = [0, 255, 128, 51]  # proportional: 32768/65535*255 = 127.5 -> 128, 13107 -> 51
@@ -136,7 +136,7 @@ def test_center_crop_pixels():
 
 @pytest.mark.parametrize("center_crop", [21, 0, 1.5, 0.0, "half"])
 def test_center_crop_invalid(center_crop):
-    with pytest.raises(ValueError, match="center_crop"):
+    with pytest.raises(ValueError, match=r"^data_processing\.preprocessing\.center_crop: "):
         prepare_image(_column_ramp(40, 20), 8, center_crop=center_crop)
 
 
@@ -165,5 +165,40 @@ def test_binarize():
     ],
 )
 def test_invalid_parameters_name_themselves(kwargs, parameter):
-    with pytest.raises(ValueError, match=parameter):
+    with pytest.raises(ValueError, match=rf"^data_processing\.preprocessing\.{parameter}: "):
         prepare_image(Image.new("RGB", (8, 8)), **kwargs)
+
+
+def test_the_block_is_declared():
+    config = preprocessing_config({"image_size": [28, 36], "center_crop": 0.8, "color_mode": "L", "binarize": 0.5})
+    assert config == Preprocessing((28, 36), 0.8, "L", 0.5)
+    assert config.size == (28, 36) and config.channels == 1
+    assert preprocessing_config({"image_size": 32}).size == (32, 32)
+    assert preprocessing_config({"image_size": 32}).channels == 3
+
+
+def test_center_crop_int_is_pixels_float_is_a_fraction():
+    assert isinstance(preprocessing_config({"image_size": 8, "center_crop": 300}).center_crop, int)
+    assert preprocessing_config({"image_size": 8, "center_crop": 1.0}).center_crop == 1.0
+
+
+def test_unknown_key_lists_the_valid_ones():
+    with pytest.raises(
+        ValueError,
+        match=r"^data_processing\.preprocessing\.colour_mode: unknown parameter; "
+        r"valid: \['image_size', 'center_crop', 'color_mode', 'binarize'\]$",
+    ):
+        preprocessing_config({"image_size": 8, "colour_mode": "L"})
+
+
+def test_missing_image_size_and_wrong_type_are_named():
+    with pytest.raises(ValueError, match=r"^data_processing\.preprocessing\.image_size: required parameter"):
+        preprocessing_config({"color_mode": "L"})
+    with pytest.raises(ValueError, match=r"^data_processing\.preprocessing\.binarize: expected a number or null"):
+        preprocessing_config({"image_size": 8, "binarize": "yes"})
+
+
+def test_prepare_with_a_config_equals_prepare_image():
+    img = _column_ramp(40, 20)
+    config = preprocessing_config({"image_size": 8, "center_crop": 0.5, "color_mode": "L", "binarize": 0.3})
+    np.testing.assert_array_equal(prepare(img, config), prepare_image(img, 8, 0.5, "L", 0.3))

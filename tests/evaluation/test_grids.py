@@ -52,9 +52,7 @@ def test_grid_rejects_mismatched_outputs():
 
 
 def test_loss_curve_returns_image():
-    history = pd.DataFrame(
-        {"epoch": [1, 2, 3], "train_loss": [1.0, 0.5, 0.3], "val_loss": [1.1, 0.7, 0.6]}
-    )
+    history = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [1.0, 0.5, 0.3], "val_loss": [1.1, 0.7, 0.6]})
     image = loss_curve(history)
     assert isinstance(image, Image.Image) and image.mode == "RGB"
     assert image.width > 200 and image.height > 150

@@ -56,3 +56,8 @@ def test_chart_has_one_axis_per_present_metric(table):
     assert len(fig.axes[0].patches) == 3  # a bar per method
     no_lpips = comparison_chart(table.drop(columns="test_lpips"))
     assert len(no_lpips.axes) == 5
+
+
+def test_chart_arrows_follow_the_registry(table):
+    titles = dict(ax.get_title().split() for ax in comparison_chart(table).axes)
+    assert titles == {"psnr": "↑", "ssim": "↑", "l1_hole": "↓", "psnr_hole": "↑", "edge_error": "↓", "lpips": "↓"}

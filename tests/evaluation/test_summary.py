@@ -19,8 +19,17 @@ def test_keys_identical_regardless_of_inputs():
     full = summarize(_per_image([1.0, 3.0]), torch.tensor([0.05, 0.6]), lpips, 12.5, 2.0)
     sparse = summarize(_per_image([2.0]), torch.tensor([0.25]), None, None, 0.5)
     assert list(full) == list(sparse) == summary_keys()
-    headline = {"test_psnr", "test_ssim", "test_l1_hole", "test_psnr_hole", "test_edge_error",
-                "test_lpips", "test_fid", "test_ms_per_image", "test_n_images"}
+    headline = {
+        "test_psnr",
+        "test_ssim",
+        "test_l1_hole",
+        "test_psnr_hole",
+        "test_edge_error",
+        "test_lpips",
+        "test_fid",
+        "test_ms_per_image",
+        "test_n_images",
+    }
     assert headline <= set(full)
     assert len(full) == len(headline) + 6 * len(AREA_BUCKETS)
     for metric in ("psnr", "ssim", "l1_hole", "psnr_hole", "edge_error", "lpips"):

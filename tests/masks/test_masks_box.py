@@ -1,11 +1,17 @@
-"""Tests for the box mask generator and the hole+context crop box."""
+"""Tests for the box mask generator."""
 
 import numpy as np
 import pytest
 
-from pixelheal.masks import BoxMaskGenerator, hole_bbox
+from pixelheal.masks import BoxMaskGenerator, make_mask_generator
 
 GAN = {"hole_size": (0.16, 0.16), "margin": 0.08, "context_ring": 0.02}  # 32-px hole, 16 margin, 4 ring at 200
+
+
+def hole_bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) of the (1, H, W) mask's hole; end exclusive."""
+    rows, cols = np.nonzero(mask[0])
+    return int(rows.min()), int(cols.min()), int(rows.max()) + 1, int(cols.max()) + 1
 
 
 def test_contract_and_single_rectangle_of_ones():
@@ -51,24 +57,6 @@ def test_deterministic_per_seed():
     assert not np.array_equal(gen(64, 64, np.random.default_rng(3)), gen(64, 64, np.random.default_rng(4)))
 
 
-def test_hole_bbox_ring_is_clipped_and_accepts_2d():
-    mask = np.zeros((10, 12), np.uint8)
-    mask[1:4, 5:9] = 1
-    assert hole_bbox(mask) == (1, 5, 4, 9)
-    assert hole_bbox(mask[None], ring=2) == (0, 3, 6, 11)
-    assert hole_bbox(mask, ring=5) == (0, 0, 9, 12)
-
-
-@pytest.mark.parametrize(
-    ("mask", "ring"),
-    [(np.zeros((1, 8, 8), np.uint8), 0), (np.ones((2, 8, 8), np.uint8), 0), (np.ones((8, 8), np.uint8), -1)],
-    ids=["empty", "bad_shape", "negative_ring"],
-)
-def test_hole_bbox_rejects_bad_input(mask, ring):
-    with pytest.raises(ValueError, match="hole_bbox"):
-        hole_bbox(mask, ring=ring)
-
-
 @pytest.mark.parametrize(
     ("kwargs", "param"),
     [
@@ -77,6 +65,8 @@ def test_hole_bbox_rejects_bad_input(mask, ring):
         ({"hole_size": (0.1, 1.2)}, "hole_size"),
         ({"hole_size": (0.1, 0.2, 0.3)}, "hole_size"),
         ({"hole_size": None}, "hole_size"),
+        ({"hole_size": "big"}, "hole_size"),
+        ({"margin": "0.1"}, "margin"),
         ({"hole_size": 0.5, "margin": 0.2, "context_ring": 0.1}, "hole_size"),
         ({"aspect": "circle"}, "aspect"),
         ({"margin": -0.1}, "margin"),
@@ -84,5 +74,15 @@ def test_hole_bbox_rejects_bad_input(mask, ring):
     ],
 )
 def test_invalid_parameters_name_the_parameter(kwargs, param):
-    with pytest.raises(ValueError, match=f"masks.box.{param}"):
-        BoxMaskGenerator(**kwargs)
+    with pytest.raises(ValueError, match=rf"^masks\.generator\.{param}: "):
+        make_mask_generator("box", **kwargs)
+
+
+def test_direct_construction_checks_ranges():
+    with pytest.raises(ValueError, match=r"^margin: must lie in \[0.0, 0.5\]"):
+        BoxMaskGenerator(margin=0.7)
+
+
+def test_hole_size_accepts_a_fraction_or_a_pair():
+    assert BoxMaskGenerator(hole_size=0.3).hole_range == (0.3, 0.3)
+    assert make_mask_generator("box", hole_size=[0.1, 0.2]).hole_range == (0.1, 0.2)

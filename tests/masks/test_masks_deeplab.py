@@ -11,6 +11,7 @@ from torchvision.models.segmentation import deeplabv3_mobilenet_v3_large
 
 from pixelheal.masks import (
     BoxMaskGenerator,
+    DeepLabV3Config,
     DeepLabV3MaskGenerator,
     IrregularMaskGenerator,
     make_mask_generator,
@@ -126,7 +127,8 @@ def test_moved_mode_uses_corners_when_random_shifts_overlap():
 def test_fallback_for_empty_or_out_of_range_regions():
     fallback = BoxMaskGenerator(hole_size=0.25)
     images = _images_with_squares([None, (0, 0, 2), (4, 4, 8), (0, 0, 30)])  # empty, tiny, ok, huge
-    gen = _fake(fallback=fallback, min_area=0.02, max_area=0.5)
+    gen = _fake(fallback={"kind": "box", "hole_size": 0.25}, min_area=0.02, max_area=0.5)
+    assert gen.fallback == fallback
     masks, used = gen.generate_batch(images, _rngs(4))
     assert used == ["box", "box", "deeplabv3", "box"]
     for i in (0, 1, 3):
@@ -147,7 +149,7 @@ def test_random_network_shapes_and_batching(random_net):
     images = np.random.default_rng(0).integers(0, 256, (5, 3, 24, 40), dtype=np.uint8)
     common = {"input_size": 64, "mode": "moved", "min_area": 0.0, "max_area": 1.0}
     by_one = DeepLabV3MaskGenerator.from_model(random_net, batch_size=1, **common)
-    by_four = DeepLabV3MaskGenerator(model=random_net, batch_size=4, **common)
+    by_four = DeepLabV3MaskGenerator(DeepLabV3Config(batch_size=4, **common), model=random_net)
     one, used_one = by_one.generate_batch(images, _rngs(5))
     four, used_four = by_four.generate_batch(images, _rngs(5))
     assert one.dtype == np.uint8 and one.shape == (5, 1, 24, 40)
@@ -183,7 +185,7 @@ def test_precompute_records_mixed_generators():
 
 def test_default_weights_missing_falls_back_without_download(no_download, caplog):
     with caplog.at_level(logging.WARNING, logger="pixelheal.masks.deeplab"):
-        gen = DeepLabV3MaskGenerator(weights="default", input_size=32)
+        gen = make_mask_generator("deeplabv3", weights="default", input_size=32)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert gen.model is None
@@ -201,7 +203,7 @@ def test_default_weights_loaded_from_hub_cache(no_download, caplog):
     (no_download / "checkpoints").mkdir(parents=True)
     torch.save(net.state_dict(), no_download / "checkpoints" / os.path.basename(url))
     with caplog.at_level(logging.WARNING, logger="pixelheal.masks.deeplab"):
-        gen = DeepLabV3MaskGenerator(weights="default", input_size=32)
+        gen = make_mask_generator("deeplabv3", weights="default", input_size=32)
     assert not [r for r in caplog.records if r.levelno == logging.WARNING]
     assert gen.model is not None
     loaded = gen.model.state_dict()
@@ -212,19 +214,20 @@ def test_unreadable_local_weights_fall_back(no_download, tmp_path, caplog):
     path = tmp_path / "broken.pth"
     path.write_bytes(b"not a checkpoint")
     with caplog.at_level(logging.WARNING, logger="pixelheal.masks.deeplab"):
-        gen = DeepLabV3MaskGenerator(weights=str(path))
+        gen = make_mask_generator("deeplabv3", weights=str(path))
     assert gen.model is None
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
 
 
 def test_weights_none_builds_random_network_offline(no_download):
-    gen = DeepLabV3MaskGenerator(weights="none", input_size=32)
+    gen = DeepLabV3MaskGenerator(DeepLabV3Config(weights="none", input_size=32))
     assert isinstance(gen.model, nn.Module) and not gen.model.training
 
 
-def test_fallback_from_mapping_and_factory():
-    gen = make_mask_generator("deeplabv3", model=BrightIsPerson(), fallback={"kind": "box", "hole_size": 0.5})
+def test_fallback_from_a_block_and_default():
+    gen = _fake(fallback={"kind": "box", "hole_size": 0.5})
     assert isinstance(gen.fallback, BoxMaskGenerator) and gen.fallback.name == "box"
+    assert _fake().fallback == IrregularMaskGenerator()
 
 
 @pytest.mark.parametrize(
@@ -245,11 +248,14 @@ def test_fallback_from_mapping_and_factory():
         ({"device": "not-a-device"}, "device"),
         ({"fallback": "irregular"}, "fallback"),
         ({"fallback": {"preset": "thin"}}, "fallback"),
+        ({"dilation": 1.5}, "dilation"),
+        ({"classes": [True]}, "classes"),
+        ({"weights": None}, "weights"),
     ],
 )
 def test_invalid_parameters_name_the_parameter(kwargs, param):
-    with pytest.raises(ValueError, match=f"masks.deeplabv3.{param}"):
-        DeepLabV3MaskGenerator(model=BrightIsPerson(), **kwargs)
+    with pytest.raises(ValueError, match=rf"^masks\.generator\.{param}\b"):
+        _fake(**kwargs)
 
 
 def test_classes_by_name_and_id_agree():

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pixelheal.masks import PRESETS, IrregularMaskGenerator
+from pixelheal.masks import PRESETS, IrregularMaskGenerator, make_mask_generator
 from pixelheal.masks.irregular import fit_count
 
 SIZES = (28, 32, 64, 200)
@@ -112,11 +112,23 @@ def test_fit_count_adds_and_removes_exactly():
         ({"min_hole_fraction": -0.1}, "min_hole_fraction"),
         ({"max_boxes": -1}, "max_boxes"),
         ({"max_tries": 0}, "max_tries"),
+        ({"max_boxes": 1.5}, "max_boxes"),
+        ({"preset": 3}, "preset"),
+        ({"max_hole_fraction": True}, "max_hole_fraction"),
     ],
 )
 def test_invalid_parameters_name_the_parameter(kwargs, param):
-    with pytest.raises(ValueError, match=f"irregular.{param}"):
-        IrregularMaskGenerator(**kwargs)
+    with pytest.raises(ValueError, match=rf"^masks\.generator\.{param}: "):
+        make_mask_generator("irregular", **kwargs)
+
+
+def test_the_factory_builds_the_same_generator():
+    built = make_mask_generator("irregular", preset="thin", max_boxes=2)
+    assert built == IrregularMaskGenerator("thin", max_boxes=2)
+    np.testing.assert_array_equal(
+        built(32, 32, np.random.default_rng(5)),
+        IrregularMaskGenerator("thin", max_boxes=2)(32, 32, np.random.default_rng(5)),
+    )
 
 
 def test_impossible_limits_at_size_raise():

@@ -1,17 +1,24 @@
 """GAN inpainter: sizes, self-attention, exact known pixels with hole crops, training and resume."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
 
+from pixelheal.config import to_block
 from pixelheal.masks.box import BoxMaskGenerator
+from pixelheal.models import make_model, model_config
 from pixelheal.models.attention import SelfAttention
-from pixelheal.models.gan import GANInpainter, gan, square_box
+from pixelheal.models.gan import GANConfig, GANInpainter, LossWeights
 from pixelheal.training import TrainConfig, train
 from tests.training.interrupt import Killed, die_at_step
 
 TINY = {"base_channels": 4, "disc_channels": 4, "crop_size": 16}
 
+
+def gan(**hparams) -> GANInpainter:
+    return make_model("gan", **hparams)
 
 
 def _count(module: torch.nn.Module) -> int:
@@ -46,6 +53,19 @@ def test_state_dict_holds_generator_and_discriminator():
     keys = gan(**TINY).state_dict().keys()
     assert any(k.startswith("generator.") for k in keys)
     assert any(k.startswith("discriminator.") for k in keys)
+
+
+def test_the_generator_is_the_shared_unet_with_attention_and_bilinear_upsampling():
+    generator = gan(**TINY).generator
+    assert type(generator).__name__ == "UNet" and type(generator.attention).__name__ == "SelfAttention"
+    assert all(type(d.up).__name__ == "BilinearUpsample" and d.refine is None for d in generator.decoders)
+    assert [d.conv[0].in_channels for d in generator.decoders] == [32, 24, 12]  # 4b+4b, 4b+2b, 2b+b at b = 4
+
+
+def test_the_defaults_are_the_original_setting():
+    config = model_config("gan", {})
+    assert config == GANConfig() and config.variant == "hole_context" and config.crop_size == 40
+    assert (config.base_channels, config.disc_channels, config.context_ring) == (64, 32, 0.02)
 
 
 @pytest.mark.parametrize("variant", ["whole_image", "hole_context"])
@@ -118,7 +138,9 @@ def test_hole_context_keeps_known_pixels_for_box_masks():
     assert torch.equal(prediction[far], images[far])
 
 
-@pytest.mark.parametrize("hole", [(slice(0, 6), slice(0, 9)), (slice(26, 32), slice(10, 32)), (slice(0, 32), slice(30, 32))])
+@pytest.mark.parametrize(
+    "hole", [(slice(0, 6), slice(0, 9)), (slice(26, 32), slice(10, 32)), (slice(0, 32), slice(30, 32))]
+)
 def test_hole_context_keeps_known_pixels_with_a_hole_at_the_border(hole):
     torch.manual_seed(0)
     model = gan(**TINY)
@@ -143,41 +165,41 @@ def test_hole_context_with_no_hole_in_the_batch():
 
 
 @pytest.mark.parametrize(
-    "box, expected",
+    "hparams, message",
     [
-        ((10, 10, 14, 14), (10, 10, 14, 14)),  # already square
-        ((10, 10, 12, 16), (8, 10, 14, 16)),  # grown around the box
-        ((0, 0, 2, 8), (0, 0, 8, 8)),  # shifted inside at the border
-        ((0, 0, 4, 30), (0, 0, 20, 30)),  # as square as the 20-px height allows
+        ({"variant": "crop"}, "variant: expected one of ['whole_image', 'hole_context']"),
+        ({"base_channels": 0}, "base_channels: must be >= 1"),
+        ({"disc_channels": 2.5}, "disc_channels: expected an integer"),
+        ({"context_ring": 0.6}, "context_ring: must be in [0, 0.5)"),
+        ({"crop_size": 8}, "crop_size: must be >= 16"),
+        ({"loss_weights": {"perceptual": 1.0}}, "loss_weights.perceptual: unknown parameter; valid: ['adversarial'"),
+        ({"loss_weights": {"l1": -1.0}}, "loss_weights.l1: must be >= 0"),
+        ({"loss_weights": {"l1": "high"}}, "loss_weights.l1: expected a number"),
+        ({"loss_weights": [1.0, 2.0]}, "loss_weights: expected a mapping"),
+        ({"context_ring": "4px"}, "context_ring: expected a number"),
+        ({"adversarial_loss": "hinge"}, "adversarial_loss: expected one of ['bce', 'lsgan']"),
+        ({"hole_weight": 0.5}, "hole_weight: must be >= 1"),
+        ({"hole_fill": "telea"}, "hole_fill: expected one of"),
+        ({"dilations": [1, 2]}, "dilations: unknown parameter"),
     ],
 )
-def test_square_box(box, expected):
-    assert square_box(box, 20, 30) == expected
-
-
-@pytest.mark.parametrize(
-    "hparams, name",
-    [
-        ({"variant": "crop"}, "variant"),
-        ({"base_channels": 0}, "base_channels"),
-        ({"disc_channels": 2.5}, "disc_channels"),
-        ({"context_ring": 0.6}, "context_ring"),
-        ({"crop_size": 8}, "crop_size"),
-        ({"loss_weights": {"perceptual": 1.0}}, "loss_weights"),
-        ({"loss_weights": {"l1": -1.0}}, "loss_weights"),
-        ({"loss_weights": {"l1": "high"}}, "loss_weights"),
-        ({"context_ring": "4px"}, "context_ring"),
-        ({"adversarial_loss": "hinge"}, "adversarial_loss"),
-    ],
-)
-def test_invalid_hyper_parameters_are_named(hparams, name):
-    with pytest.raises(ValueError, match=name):
+def test_invalid_hyper_parameters_are_named(hparams, message):
+    with pytest.raises(ValueError, match=re.escape(f"gan.model.{message}")):
         gan(**hparams)
 
 
 def test_partial_loss_weights_keep_the_other_defaults():
     model = gan(loss_weights={"l1": 5.0}, **TINY)
-    assert model.loss_weights == {"adversarial": 1.0, "l1": 5.0, "edge": 10.0, "ssim": 1.0}
+    assert model.config.loss_weights == LossWeights(adversarial=1.0, l1=5.0, edge=10.0, ssim=1.0)
+    assert to_block(model.config)["loss_weights"] == {"adversarial": 1.0, "l1": 5.0, "edge": 10.0, "ssim": 1.0}
+
+
+def test_the_generator_loss_is_the_weighted_sum_of_its_terms():
+    torch.manual_seed(0)
+    model = gan(variant="whole_image", loss_weights={"adversarial": 2.0, "edge": 0.0}, **TINY)
+    terms = model.losses(*_batch(size=16))
+    expected = 2 * terms["adversarial"] + 100 * terms["l1"] + terms["ssim"]
+    assert torch.allclose(terms["g_loss"], expected) and terms["loss"] is terms["g_loss"]
 
 
 def _data(n: int = 24, size: int = 16):
@@ -223,8 +245,17 @@ def test_resume_of_a_gan_run_continues_from_the_interrupted_epoch(tmp_path):
     assert all(saved["optimizers"][name]["state"] for name in ("generator", "discriminator"))
 
     resumed_epochs = []
-    result = train(_model(), images, masks, train_idx, val_idx, CFG, state_path=state, resume=True,
-                   on_epoch=lambda record: resumed_epochs.append(record["epoch"]))
+    result = train(
+        _model(),
+        images,
+        masks,
+        train_idx,
+        val_idx,
+        CFG,
+        state_path=state,
+        resume=True,
+        on_epoch=lambda record: resumed_epochs.append(record["epoch"]),
+    )
     assert resumed_epochs == [2, 3]
     assert [r["train_g_loss"] for r in result.history] == [r["train_g_loss"] for r in reference.history]
     assert [r["train_d_loss"] for r in result.history] == [r["train_d_loss"] for r in reference.history]
@@ -242,7 +273,7 @@ def test_hole_weight_counts_hole_pixels_more_in_l1():
     known_error = ((prediction - images).abs() * (1 - masks)).sum() / ((1 - masks).sum() * 3)
     expected = (5 * 16 * hole_error + 240 * known_error) / (5 * 16 + 240)
     assert weighted.eval().losses(images, masks)["l1"].item() == pytest.approx(expected.item(), rel=1e-5)
-    with pytest.raises(ValueError, match="hole_weight"):
+    with pytest.raises(ValueError, match="gan.model.hole_weight"):
         gan(hole_weight=0.5)
 
 

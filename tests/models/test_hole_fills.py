@@ -8,7 +8,7 @@ from skimage.restoration import inpaint_biharmonic
 
 from pixelheal.masks import make_mask_generator
 from pixelheal.models import make_model
-from pixelheal.models.base import biharmonic_fill, fill_holes, smooth_fill
+from pixelheal.models.fills import biharmonic_fill, fill_holes, masked_input, smooth_fill
 
 
 def ramp_with_hole() -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,12 +35,17 @@ def test_biharmonic_fill_reproduces_a_linear_ramp_exactly():
 
 def test_biharmonic_fill_solves_the_system_scikit_image_solves(cifar_sample):
     files = sorted((cifar_sample / "test").glob("*/0000.jpg"))[:8]
-    images = torch.from_numpy(np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])).permute(0, 3, 1, 2) / 255
+    pixels = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])  # (8, 32, 32, 3)
+    images = torch.from_numpy(pixels).permute(0, 3, 1, 2) / 255
     generator = make_mask_generator("irregular", preset="medium", min_hole_fraction=0.05, max_hole_fraction=0.5)
     rng = np.random.default_rng(0)
     masks = torch.from_numpy(np.stack([generator(32, 32, rng) for _ in files])).float()  # (8, 1, 32, 32)
-    expected = np.stack([inpaint_biharmonic(image.permute(1, 2, 0).numpy(), mask[0].numpy().astype(bool), channel_axis=-1)
-                         for image, mask in zip(images.double(), masks)]).transpose(0, 3, 1, 2)
+    expected = np.stack(
+        [
+            inpaint_biharmonic(image.permute(1, 2, 0).numpy(), mask[0].numpy().astype(bool), channel_axis=-1)
+            for image, mask in zip(images.double(), masks)
+        ]
+    ).transpose(0, 3, 1, 2)
     converged = biharmonic_fill(images.double(), masks.double(), iterations=500)
     assert np.abs(converged.numpy() - expected).max() < 1e-4
     # The default iteration count, from the push-pull start, is close to the converged solution.
@@ -55,10 +60,10 @@ def test_each_image_and_channel_is_its_own_system():
     masks[2] = 1  # nothing known
     batched = biharmonic_fill(images, masks)
     for i in range(4):
-        assert torch.allclose(batched[i], biharmonic_fill(images[i:i + 1], masks[i:i + 1])[0], atol=1e-6)
+        assert torch.allclose(batched[i], biharmonic_fill(images[i : i + 1], masks[i : i + 1])[0], atol=1e-6)
     colour = biharmonic_fill(images[:1], masks[:1])
     for c in range(3):
-        assert torch.allclose(colour[:, c], biharmonic_fill(images[:1, c:c + 1], masks[:1])[:, 0], atol=1e-6)
+        assert torch.allclose(colour[:, c], biharmonic_fill(images[:1, c : c + 1], masks[:1])[:, 0], atol=1e-6)
     assert torch.equal(batched[1], images[1])
 
 
@@ -78,15 +83,25 @@ def test_biharmonic_fill_of_an_image_without_known_pixels_is_mid_grey():
     assert torch.allclose(biharmonic_fill(images, torch.ones(2, 1, 8, 8)), torch.full_like(images, 0.5))
 
 
+def test_masked_input_zeroes_the_hole_and_appends_the_mask():
+    images, masks = torch.rand(2, 3, 8, 8), (torch.rand(2, 1, 8, 8) < 0.3).float()
+    x = masked_input(images, masks)
+    assert x.shape == (2, 4, 8, 8)
+    assert torch.equal(x[:, 3:], masks) and torch.equal(x[:, :3], images * (1 - masks))
+
+
 def test_unknown_fill_is_refused_with_its_parameter_name():
     with pytest.raises(ValueError, match="hole_fill"):
         fill_holes(torch.rand(1, 3, 8, 8), torch.zeros(1, 1, 8, 8), "telea")
 
 
-@pytest.mark.parametrize(("arch", "hparams"), [
-    ("unet_aspp", {"widths": [4, 8]}),
-    ("gan", {"variant": "whole_image", "base_channels": 4, "disc_channels": 4}),
-])
+@pytest.mark.parametrize(
+    ("arch", "hparams"),
+    [
+        ("unet_aspp", {"widths": [4, 8]}),
+        ("gan", {"variant": "whole_image", "base_channels": 4, "disc_channels": 4}),
+    ],
+)
 @pytest.mark.parametrize("fill", ["smooth", "biharmonic"])
 def test_an_untrained_network_returns_its_fill_and_learns_a_correction(arch, hparams, fill):
     torch.manual_seed(0)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from pixelheal.models.pixelcnn import PixelCNNInpainter, pixelcnn
-from pixelheal.models.pixelcnn_sampling import cropped_hole_bpd
+from pixelheal.models import make_model
+from pixelheal.models.pixelcnn import PixelCNNInpainter
 from pixelheal.training import TrainConfig, train
 
 KINDS = {"pixelcnn": {"gated": False}, "gated": {"gated": True}}
@@ -25,7 +25,7 @@ def one_thread():
 def _model(kind: str = "pixelcnn", seed: int = 0, **hparams) -> PixelCNNInpainter:
     torch.manual_seed(seed)
     settings = {"hidden": 12, "n_blocks": 1, "cond_layers": 2, **KINDS[kind], **hparams}
-    return pixelcnn(**settings).eval()
+    return make_model("pixelcnn", **settings).eval()
 
 
 def _batch(n: int = 3, channels: int = 3, height: int = 10, width: int = 11, fraction: float = 0.3, seed: int = 0):
@@ -38,8 +38,8 @@ def _batch(n: int = 3, channels: int = 3, height: int = 10, width: int = 11, fra
 def _later(i: int, j: int, c: int, channels: int, height: int, width: int) -> torch.Tensor:
     """(C, H, W) bool: the AR inputs that the logits at (i, j, c) must NOT depend on."""
     later = torch.zeros(channels, height, width, dtype=torch.bool)
-    later[:, i + 1:] = True
-    later[:, i, j + 1:] = True
+    later[:, i + 1 :] = True
+    later[:, i, j + 1 :] = True
     later[c:, i, j] = True  # mask A: the channel itself and the later ones of the same pixel
     return later
 
@@ -140,9 +140,10 @@ def test_samples_are_diverse_and_temperature_sharpens():
 def test_cropped_sampler_equals_the_naive_full_image_sampler(kind, greedy):
     model = _model(kind)
     images, masks = _batch(2, height=10, width=12)  # wider and taller than the reach: real crops
-    assert model.reach.left + model.reach.right + 1 < 12 and model.reach.up + 1 < 10
+    reach = model.trunk.reach
+    assert reach.left + reach.right + 1 < 12 and reach.up + 1 < 10
     fast = model.sample(images, masks, greedy=greedy, generator=torch.Generator().manual_seed(3))
-    naive = model.sample(images, masks, greedy=greedy, generator=torch.Generator().manual_seed(3), naive=True)
+    naive = model.naive_sample(images, masks, greedy=greedy, generator=torch.Generator().manual_seed(3))
     assert torch.equal(fast, naive)
 
 
@@ -152,7 +153,7 @@ def test_cropped_nll_equals_full_image_nll(kind):
     images, masks = _batch(3, height=11, width=12)
     masks[2] = 0  # an empty hole has no NLL
     full = model.test_metrics(images, masks)["nll_bpd"]
-    cropped = cropped_hole_bpd(model, images, masks)
+    cropped = model.sampler_nll_bpd(images, masks)
     assert full.shape == (3,) and math.isnan(full[2]) and math.isnan(cropped[2])
     assert torch.allclose(full[:2], cropped[:2], atol=1e-5)
     assert 6 < full[0] < 10  # an untrained model is near uniform over 256 values: 8 bits
@@ -176,22 +177,22 @@ def test_bernoulli_output_on_binarised_images(kind):
     images, masks = _batch(2, channels=1)
     images = (images > 0.5).float()
     logits = model(images, masks)
-    assert logits.shape == images.shape
+    assert logits.shape == (2, 1, 1, 10, 11)  # one Bernoulli logit per sub-pixel
     model.losses(images, masks)["loss"].backward()
     out = model.inpaint(images, masks)
     assert set(out.unique().tolist()) <= {0.0, 1.0}
     assert torch.equal(out[masks == 0], images[masks == 0])
     fast = model.sample(images, masks, generator=torch.Generator().manual_seed(0))
-    naive = model.sample(images, masks, generator=torch.Generator().manual_seed(0), naive=True)
+    naive = model.naive_sample(images, masks, generator=torch.Generator().manual_seed(0))
     assert torch.equal(fast, naive)
-    assert torch.allclose(model.test_metrics(images, masks)["nll_bpd"], cropped_hole_bpd(model, images, masks), atol=1e-5)
+    assert torch.allclose(model.test_metrics(images, masks)["nll_bpd"], model.sampler_nll_bpd(images, masks), atol=1e-5)
 
 
 def test_grayscale_softmax_round_trip():
     model = _model(in_channels=1, hidden=4)
     images, masks = _batch(2, channels=1)
     fast = model.sample(images, masks, greedy=True)
-    assert torch.equal(fast, model.sample(images, masks, greedy=True, naive=True))
+    assert torch.equal(fast, model.naive_sample(images, masks, greedy=True))
 
 
 def test_learns_a_flat_image():
@@ -217,18 +218,34 @@ def test_shared_training_loop_runs(kind):
     assert {"train_loss", "train_nll_bpd", "val_loss", "val_nll_bpd"} <= set(result.history[0])
     assert "val_psnr" not in result.history[0]
     assert all(math.isfinite(r["val_nll_bpd"]) for r in result.history)
-    reloaded = pixelcnn(hidden=12, n_blocks=1, cond_layers=2, **KINDS[kind])
+    reloaded = make_model("pixelcnn", hidden=12, n_blocks=1, cond_layers=2, **KINDS[kind])
     reloaded.load_state_dict(result.best_state)  # masks are not stored: weights alone rebuild it
 
 
-@pytest.mark.parametrize("hparams, name", [
-    ({"hidden": 4}, "hidden"), ({"n_blocks": -1}, "n_blocks"), ({"output": "gaussian"}, "output"),
-    ({"sampling": "beam"}, "sampling"), ({"temperature": 0}, "temperature"), ({"cond_layers": 0}, "cond_layers"),
-    ({"in_channels": 0}, "in_channels"), ({"gated": "yes"}, "gated"),
-])
+@pytest.mark.parametrize(
+    "hparams, name",
+    [
+        ({"hidden": 4}, "hidden"),
+        ({"n_blocks": -1}, "n_blocks"),
+        ({"output": "gaussian"}, "output"),
+        ({"sampling": "beam"}, "sampling"),
+        ({"temperature": 0}, "temperature"),
+        ({"cond_layers": 0}, "cond_layers"),
+        ({"in_channels": 0}, "in_channels"),
+        ({"gated": "yes"}, "gated"),
+        ({"temperature": "hot"}, "temperature"),
+        ({"hiden": 8}, "hiden"),
+    ],
+)
 def test_invalid_hyper_parameters_are_named(hparams, name):
-    with pytest.raises(ValueError, match=name):
-        pixelcnn(**hparams)
+    with pytest.raises(ValueError, match=rf"^pixelcnn\.model\.{name}: "):
+        make_model("pixelcnn", **hparams)
+
+
+def test_hidden_must_give_each_colour_group_a_channel():
+    with pytest.raises(ValueError, match=r"pixelcnn\.model\.hidden: must be at least 2 \* in_channels = 6, got 5"):
+        make_model("pixelcnn", hidden=5)
+    assert make_model("pixelcnn", in_channels=1, hidden=2, n_blocks=1).trunk.reach.up > 0
 
 
 def test_wrong_channel_count_is_named():

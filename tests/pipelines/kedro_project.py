@@ -25,20 +25,20 @@ _training: &training
    flip: true, random_masks: null, select_on: val_psnr, num_workers: 0, threads: 1, time_budget_s: null, resume: false}
 unet_frm:
   model: {kind: unet_frm, widths: [4, 8, 16], loss: mse, hole_weight: 5.0}
-  training: {<<: *training, state_path: data/06_models/unet_frm.state.pt}
+  training: {<<: *training}
 unet_aspp:
   model: {kind: unet_aspp, widths: [4, 8, 16], dilations: [1, 2], loss: l1, hole_weight: 5.0}
-  training: {<<: *training, state_path: data/06_models/unet_aspp.state.pt}
+  training: {<<: *training}
 gan:
   model: {kind: gan, variant: hole_context, base_channels: 4, disc_channels: 4, context_ring: 0.06, crop_size: 16}
-  training: {<<: *training, optimizer: adam, lr: 0.0002, betas: [0.5, 0.999], state_path: data/06_models/gan.state.pt,
+  training: {<<: *training, optimizer: adam, lr: 0.0002, betas: [0.5, 0.999],
              random_masks: {kind: box, hole_size: [0.12, 0.25], aspect: rect, margin: 0.05, context_ring: 0.06}}
 pixelcnn:
   model: {kind: pixelcnn, hidden: 8, n_blocks: 1, cond_layers: 1, sampling: sample, temperature: 1.0}
-  training: {<<: *training, select_on: val_nll_bpd, state_path: data/06_models/pixelcnn.state.pt}
+  training: {<<: *training, select_on: val_nll_bpd}
 rowrnn:
   model: {kind: rowrnn, embed_dim: 8, hidden: 8, n_layers: 1, sampling: sample, temperature: 1.0}
-  training: {<<: *training, select_on: val_nll_bpd, state_path: data/06_models/rowrnn.state.pt}
+  training: {<<: *training, select_on: val_nll_bpd}
 evaluation: {batch_size: 64, device: cpu, grid_images: 4, samples_per_image: 2, seed: 0, lpips: default, fid: none}
 compare: {baselines: [telea, biharmonic], workers: 1}
 """

@@ -8,11 +8,21 @@ import json
 import pytest
 from mlflow import MlflowClient
 
+from pixelheal.models import ARCHITECTURES
 from tests.pipelines.kedro_project import kedro, make_project
 
 pytestmark = pytest.mark.slow
 
-ARCHS = ("unet_frm", "unet_aspp", "gan", "pixelcnn", "rowrnn")
+ARCHS = tuple(ARCHITECTURES)
+
+
+def _checksums(folder):
+    """sha256 of every file under `folder`, by relative path."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +70,9 @@ def test_mlflow_holds_one_child_run_per_architecture_with_the_same_test_keys(pro
     children = {r.info.run_name: r for r in runs if "mlflow.parentRunId" in r.data.tags}
     assert sorted(children) == sorted(ARCHS)
     (parent,) = [r for r in runs if r.info.run_id == children["gan"].data.tags["mlflow.parentRunId"]]
-    assert {"comparison.csv", "comparison.md", "comparison.png"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"comparison.csv", "comparison.md", "comparison.png"} <= {
+        a.path for a in client.list_artifacts(parent.info.run_id)
+    }
     assert parent.data.params["masks.generator.kind"] == "irregular"  # kedro-mlflow logs the run's parameters
     # Sampling architectures add their likelihood (test_nll_bpd); every other test_* key is shared.
     keysets = [{k for k in r.data.metrics if k.startswith("test_")} - {"test_nll_bpd"} for r in children.values()]
@@ -93,8 +105,13 @@ def test_rerunning_evaluate_alone_reproduces_the_metrics(project):
 
 
 def _digests(root):
-    files = ["03_primary/images.npy", "03_primary/image_metadata.csv", "04_feature/masks.npy",
-             "04_feature/mask_metadata.csv", "05_model_input/split_indices.json"]
+    files = [
+        "03_primary/images.npy",
+        "03_primary/image_metadata.csv",
+        "04_feature/masks.npy",
+        "04_feature/mask_metadata.csv",
+        "05_model_input/split_indices.json",
+    ]
     return {f: hashlib.sha256((root / "data" / f).read_bytes()).hexdigest() for f in files}
 
 
@@ -105,8 +122,21 @@ def test_data_pipelines_rerun_byte_identical(project):
     assert _digests(project) == before
 
 
-def test_a_bad_parameter_stops_with_one_line_naming_it(project):
-    result = kedro(project, "run", "--env=tiny", "--pipeline=train_unet_frm", "--params=unet_frm.training.lr=-1")
+@pytest.mark.parametrize(
+    "pipeline, params, message",
+    [
+        ("train_unet_frm", "unet_frm.training.lr=-1", "unet_frm.training.lr: must be positive, got -1.0"),
+        ("train_unet_frm", "unet_frm.training.epoch=3", "unet_frm.training.epoch: unknown parameter; valid: ["),
+        ("train_unet_frm", "unet_frm.training.epochs=abc", "unet_frm.training.epochs: expected an integer, got 'abc'"),
+        ("train_gan", "gan.model.base_channel=8", "gan.model.base_channel: unknown parameter; valid: ["),
+        ("masks", "masks.generator.kind=blobs", "masks.generator.kind: unknown mask generator 'blobs'; valid: ["),
+    ],
+)
+def test_a_bad_parameter_stops_before_the_first_node_with_one_line_naming_it(project, pipeline, params, message):
+    before = _checksums(project / "data")
+    result = kedro(project, "run", "--env=tiny", f"--pipeline={pipeline}", f"--params={params}")
     assert result.returncode != 0
-    assert "Traceback" not in result.stderr + result.stdout
-    assert result.stderr.strip().splitlines()[-1] == "unet_frm.train failed: training.lr must be positive, got -1"
+    output = result.stderr + result.stdout
+    assert "Traceback" not in output and "Running node" not in output
+    assert result.stderr.strip().splitlines()[-1].startswith(message)
+    assert _checksums(project / "data") == before

@@ -57,7 +57,9 @@ def test_every_dataset_carries_the_layer_of_the_catalog(viz):
     root, main = viz
     catalog = yaml.safe_load((root / "conf" / "base" / "catalog.yml").read_text())
     datasets = [n for n in main["nodes"] if n["type"] == "data"]
-    assert {"images", "masks", "split_indices", "unet_aspp.checkpoint", "comparison_table"} <= {n["name"] for n in datasets}
+    assert {"images", "masks", "split_indices", "unet_aspp.checkpoint", "comparison_table"} <= {
+        n["name"] for n in datasets
+    }
     for node in datasets:
         assert node["layer"] is not None and node["layer"] == catalog_layer(node["name"], catalog), node["name"]
     # viz orders the layers along the data flow, which is the order of the numbered data/ folders

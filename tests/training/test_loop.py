@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from pixelheal.config import parse
 from pixelheal.models import make_model
+from pixelheal.models.checkpoint import TRAIN_STATE_FORMAT
 from pixelheal.training import TrainConfig, train
 from pixelheal.training.data import EpochBatches
 from tests.training.interrupt import Killed, die_at_step
@@ -61,8 +63,17 @@ def test_resume_continues_from_the_interrupted_epoch(tmp_path, kill_epoch):
     assert torch.load(state, weights_only=True)["epochs_done"] == kill_epoch - 1
 
     resumed_epochs = []
-    result = train(_model(), images, masks, train_idx, val_idx, CFG, state_path=state, resume=True,
-                   on_epoch=lambda record: resumed_epochs.append(record["epoch"]))
+    result = train(
+        _model(),
+        images,
+        masks,
+        train_idx,
+        val_idx,
+        CFG,
+        state_path=state,
+        resume=True,
+        on_epoch=lambda record: resumed_epochs.append(record["epoch"]),
+    )
     assert resumed_epochs == list(range(kill_epoch, CFG.epochs + 1))
     assert [r["train_loss"] for r in result.history] == [r["train_loss"] for r in reference.history]
     assert all(torch.equal(result.best_state[k], reference.best_state[k]) for k in reference.best_state)
@@ -73,7 +84,9 @@ def test_without_resume_an_existing_state_is_ignored(tmp_path):
     state = tmp_path / "state.pt"
     train(_model(), images, masks, train_idx, val_idx, CFG, state_path=state)
     epochs = []
-    train(_model(), images, masks, train_idx, val_idx, CFG, state_path=state, on_epoch=lambda r: epochs.append(r["epoch"]))
+    train(
+        _model(), images, masks, train_idx, val_idx, CFG, state_path=state, on_epoch=lambda r: epochs.append(r["epoch"])
+    )
     assert epochs == [1, 2, 3, 4]
 
 
@@ -123,10 +136,36 @@ def test_optimizer_is_chosen_in_parameters(kind):
     assert type(optimizer).__name__.lower() == kind
 
 
-def test_unknown_optimizer_is_named():
+def test_unknown_optimizer_is_named_before_training():
+    with pytest.raises(ValueError, match=r"^unet_frm\.training\.optimizer: unknown kind 'lbfgs'; known: \['adam'"):
+        parse(TrainConfig, {"optimizer": "lbfgs"}, "unet_frm.training")
+
+
+@pytest.mark.parametrize(
+    "block, problem",
+    [
+        ({"epoch": 2}, r"training\.epoch: unknown parameter; valid: \['epochs', 'batch_size'"),
+        ({"epochs": "abc"}, r"training\.epochs: expected an integer, got 'abc'"),
+        ({"epochs": 2.5}, r"training\.epochs: expected an integer, got 2\.5"),
+        ({"betas": [0.9]}, r"training\.betas: expected a list of 2 values"),
+        ({"lr_schedule": "linear"}, r"training\.lr_schedule: expected one of \['constant', 'cosine'\]"),
+        ({"threads": 0}, r"training\.threads: must be at least 1 or null"),
+    ],
+)
+def test_a_mistyped_training_parameter_is_named(block, problem):
+    with pytest.raises(ValueError, match=problem):
+        parse(TrainConfig, block, "gan.training")
+
+
+def test_the_resume_state_is_marked_and_a_foreign_state_is_refused(tmp_path):
     images, masks, train_idx, val_idx = _data()
-    with pytest.raises(ValueError, match="training.optimizer"):
-        train(_model(), images, masks, train_idx, val_idx, TrainConfig(epochs=1, optimizer="lbfgs"))
+    state = tmp_path / "state.pt"
+    train(_model(), images, masks, train_idx, val_idx, TrainConfig(epochs=1, batch_size=16), state_path=state)
+    assert torch.load(state, weights_only=True)["format"] == TRAIN_STATE_FORMAT
+    assert [p.name for p in tmp_path.iterdir()] == ["state.pt"]  # written atomically: no temporary left
+    torch.save({"epochs_done": 1}, state)  # e.g. written by another program
+    with pytest.raises(ValueError, match=r"state\.pt is not a PixelHeal training state.*resume: false"):
+        train(_model(), images, masks, train_idx, val_idx, TrainConfig(epochs=1), state_path=state, resume=True)
 
 
 def test_time_budget_stops_before_an_epoch_that_would_overrun(monkeypatch):

@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from pixelheal.models.checkpoint import is_train_state_path
+
 logger = logging.getLogger(__name__)
 
 MAX_RUNS = 200  # newest runs searched for checkpoint artifacts; older ones are rarely wanted in a picker
@@ -20,8 +22,8 @@ class CheckpointChoice:
 
 
 def is_checkpoint_file(path: Path) -> bool:
-    """A `*.pt` checkpoint, not a `*.state.pt` resume state (which also holds optimiser state)."""
-    return path.suffix == ".pt" and not path.name.endswith(".state.pt")
+    """A `*.pt` checkpoint, not the resume state training keeps beside one (see `train_state_path`)."""
+    return path.suffix == ".pt" and not is_train_state_path(path)
 
 
 def local_checkpoints(models_dir: str | Path) -> list[Path]:
@@ -46,8 +48,11 @@ def mlflow_checkpoints(tracking_uri: str) -> list[CheckpointChoice]:
 
         client = MlflowClient(tracking_uri=tracking_uri)
         experiments = [e.experiment_id for e in client.search_experiments()]
-        runs = (client.search_runs(experiments, max_results=MAX_RUNS, order_by=["attributes.start_time DESC"])
-                if experiments else [])
+        runs = (
+            client.search_runs(experiments, max_results=MAX_RUNS, order_by=["attributes.start_time DESC"])
+            if experiments
+            else []
+        )
         choices = []
         for run in runs:
             arch = run.data.tags.get("architecture")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import tempfile
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,12 +15,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from pixelheal.data.records import ImageRecord, ImageSource
-from pixelheal.data.transforms import (
-    channels_of,
-    check_binarize,
-    parse_image_size,
-    prepare_image,
-)
+from pixelheal.data.scratch import scratch_file
+from pixelheal.data.transforms import prepare, preprocessing_config
 
 logger = logging.getLogger(__name__)
 
@@ -39,21 +35,19 @@ class ImageSet:
 
 def _remove_file(path: str) -> None:
     """Delete a temporary file if it is still there."""
-    try:
+    # Already gone, or still mapped on a platform that refuses (Windows): leave it.
+    with contextlib.suppress(OSError):
         os.remove(path)
-    except OSError:
-        # Already gone, or still mapped on a platform that refuses (Windows): leave it.
-        pass
 
 
 def temp_memmap(shape: tuple[int, ...]) -> tuple[np.memmap, Callable[[], None]]:
-    """A uint8 .npy memmap in a fresh temp file, and a callable that deletes that file.
+    """A uint8 .npy memmap in a fresh scratch file, and a callable that deletes that file.
 
     The file is also deleted when the array is garbage-collected (or at exit), so a set
-    that is persisted elsewhere (np.save, a catalog dataset) leaves nothing behind.
+    that is persisted elsewhere (np.save, a catalog dataset) leaves nothing behind; a killed
+    process's file is removed by the next scratch_file call.
     """
-    fd, path = tempfile.mkstemp(suffix=".npy", prefix="pixelheal-images-")
-    os.close(fd)
+    path = str(scratch_file("images"))
     array = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
     return array, weakref.finalize(array, _remove_file, path)
 
@@ -93,7 +87,7 @@ class _Writer:
         self.rows.append((index, record.source, record.label, record.subset))
 
     def _prepare(self, image: Image.Image, source: str) -> np.ndarray:
-        """prepare_image, with the record's source named in any parameter error."""
+        """prepare, with the record's source named in any parameter error."""
         try:
             return self.prepare(image)
         except ValueError as exc:
@@ -138,17 +132,13 @@ def build_image_set(
     progress: bool = True,
 ) -> ImageSet:
     """Read every record of ``source`` once and prepare it into an :class:`ImageSet`."""
-    height, width = parse_image_size(image_size)
-    channels = channels_of(color_mode)
-    check_binarize(binarize)
+    config = preprocessing_config(
+        {"image_size": image_size, "center_crop": center_crop, "color_mode": color_mode, "binarize": binarize}
+    )
     total = len(source)
     if total == 0:
         raise ValueError("source: the image source is empty, nothing to build")
-
-    def prepare(image: Image.Image) -> np.ndarray:
-        return prepare_image(image, (height, width), center_crop, color_mode, binarize)
-
-    writer = _Writer((total, channels, height, width), prepare)
+    writer = _Writer((total, config.channels, *config.size), lambda image: prepare(image, config))
     try:
         bar = tqdm(source, total=total, disable=not progress, desc="Preparing images", unit="img")
         for record in bar:

@@ -85,9 +85,7 @@ class SampleSource:
             photos = [photos]
         unknown = [p for p in photos if p not in _OFFLINE_PHOTOS]
         if unknown or not photos:
-            raise ValueError(
-                f"photos must be a non-empty list of {list(OFFLINE_PHOTOS)}, got {list(photos)!r}"
-            )
+            raise ValueError(f"photos must be a non-empty list of {list(OFFLINE_PHOTOS)}, got {list(photos)!r}")
         return tuple(photos)
 
     def __len__(self) -> int:

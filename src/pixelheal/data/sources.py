@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import inspect
 import itertools
-from collections.abc import Callable, Iterator
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from functools import cache
+from pathlib import Path
 from typing import Any
 
+from pixelheal.config import coerce, require
 from pixelheal.data.folders import ImageFolderSource, PairedFoldersSource
 from pixelheal.data.records import ImageReadError, ImageRecord, ImageSource, read_image
 from pixelheal.data.sample import SampleSource
@@ -25,8 +29,10 @@ __all__ = [
     "LimitedSource",
     "PairedFoldersSource",
     "SampleSource",
+    "SOURCE_BLOCK",
     "SOURCE_KINDS",
     "TorchvisionSource",
+    "check_source",
     "make_source",
     "read_image",
 ]
@@ -35,7 +41,7 @@ __all__ = [
 def _torchvision(kind: str) -> Callable[..., ImageSource]:
     """A builder for one torchvision-backed kind."""
 
-    def build(root: str, download: bool = False, include_test: bool = False) -> ImageSource:
+    def build(root: str | Path, download: bool = False, include_test: bool = False) -> ImageSource:
         return TorchvisionSource(kind, root, download=download, include_test=include_test)
 
     return build
@@ -50,6 +56,7 @@ _BUILDERS: dict[str, Callable[..., ImageSource]] = {
     "celeba": _torchvision("celeba"),
 }
 SOURCE_KINDS = tuple(_BUILDERS)
+SOURCE_BLOCK = "data_processing.source"  # where the block is read from unless the caller says otherwise
 
 
 class LimitedSource:
@@ -71,16 +78,54 @@ class LimitedSource:
         return getattr(self.source, "skipped", [])
 
 
-def make_source(kind: str, limit: int | None = None, **kwargs: Any) -> ImageSource:
-    """Build the image source ``kind`` from its keyword arguments; ``limit`` keeps its first images."""
-    if limit is not None:
-        return LimitedSource(make_source(kind, **kwargs), limit)
-    if kind not in _BUILDERS:
-        raise ValueError(f"unknown source kind {kind!r}; valid kinds: {', '.join(SOURCE_KINDS)}")
+def check_source(block: Any, where: str = SOURCE_BLOCK) -> None:
+    """Refuse an unknown kind, a parameter the kind does not take, a missing one or a wrong type.
+
+    Nothing is listed, opened or downloaded: the values' own checks run when the source is built.
+    Every error is a ValueError `"<where>.<key>: ..."`.
+    """
+    require(isinstance(block, Mapping), where, f"expected a mapping with a 'kind' key, got {block!r}")
+    params = dict(block)
+    require("kind" in params, f"{where}.kind", f"required parameter is missing; valid: {list(SOURCE_KINDS)}")
+    kind = params.pop("kind")
+    require(
+        isinstance(kind, str) and kind in _BUILDERS,
+        f"{where}.kind",
+        f"unknown source kind {kind!r}; valid: {list(SOURCE_KINDS)}",
+    )
+    limit = params.pop("limit", None)
+    require(
+        limit is None or (isinstance(limit, int) and not isinstance(limit, bool)),
+        f"{where}.limit",
+        f"expected an integer or null, got {limit!r}",
+    )
+    signature = inspect.signature(_BUILDERS[kind])
+    hints = _hints(kind)
+    valid = [*signature.parameters, "limit"]
+    for key, value in params.items():
+        require(
+            key in signature.parameters,
+            f"{where}.{key}",
+            f"source kind {kind!r} has no parameter {key!r}; valid: {valid}",
+        )
+        coerce(hints.get(key, Any), value, f"{where}.{key}")
+    for name, parameter in signature.parameters.items():
+        require(
+            parameter.default is not inspect.Parameter.empty or name in params,
+            f"{where}.{name}",
+            f"required parameter of source kind {kind!r} is missing",
+        )
+
+
+@cache
+def _hints(kind: str) -> dict[str, Any]:
+    """The type hints of a kind's builder (its parameters' declared types)."""
     builder = _BUILDERS[kind]
-    try:
-        # Bind first so a misspelt or missing parameter names the kind it was meant for.
-        inspect.signature(builder).bind(**kwargs)
-    except TypeError as exc:
-        raise ValueError(f"invalid parameters for source kind {kind!r}: {exc}") from exc
-    return builder(**kwargs)
+    return typing.get_type_hints(builder.__init__ if isinstance(builder, type) else builder)
+
+
+def make_source(kind: str, limit: int | None = None, *, where: str = SOURCE_BLOCK, **kwargs: Any) -> ImageSource:
+    """Build the image source ``kind`` from its keyword arguments; ``limit`` keeps its first images."""
+    check_source({"kind": kind, "limit": limit, **kwargs}, where)
+    source = _BUILDERS[kind](**kwargs)
+    return source if limit is None else LimitedSource(source, limit)

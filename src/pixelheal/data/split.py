@@ -25,7 +25,11 @@ def split_indices(
     official_test: bool = False,
 ) -> dict[str, list[int]]:
     """Image ids per split; with `official_test`, the source's own test subset is the test split."""
-    if set(fractions) != set(SPLITS) or any(v < 0 for v in fractions.values()) or not np.isclose(sum(fractions.values()), 1):
+    if (
+        set(fractions) != set(SPLITS)
+        or any(v < 0 for v in fractions.values())
+        or not np.isclose(sum(fractions.values()), 1)
+    ):
         raise ValueError(f"split.fractions must give train, val and test fractions summing to 1, got {fractions}")
     rng = np.random.default_rng(seed)
     ids = metadata["id"].to_numpy()

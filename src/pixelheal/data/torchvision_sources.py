@@ -36,9 +36,7 @@ def load_split(kind: str, root: Path, train: bool, download: bool) -> Any:
     except (RuntimeError, OSError) as exc:
         # RuntimeError: files absent or corrupt; OSError: network or disk failure on download.
         if download:
-            raise ValueError(
-                f"root: could not download the {kind} dataset into {root.resolve()}: {exc}"
-            ) from exc
+            raise ValueError(f"root: could not download the {kind} dataset into {root.resolve()}: {exc}") from exc
         raise ValueError(
             f"root: {kind} dataset not found or corrupted in {root.resolve()} ({exc}). "
             f"Set download: true to fetch it, or place the {kind} files there."
@@ -48,9 +46,7 @@ def load_split(kind: str, root: Path, train: bool, download: bool) -> Any:
 class TorchvisionSource:
     """The train split of a torchvision dataset, optionally followed by its official test split."""
 
-    def __init__(
-        self, kind: str, root: str | Path, download: bool = False, include_test: bool = False
-    ) -> None:
+    def __init__(self, kind: str, root: str | Path, download: bool = False, include_test: bool = False) -> None:
         """Open the splits now, so a missing dataset fails before any work starts."""
         if kind not in TORCHVISION_KINDS:
             raise ValueError(f"kind must be one of {TORCHVISION_KINDS}, got {kind!r}")

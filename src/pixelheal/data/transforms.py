@@ -15,48 +15,65 @@ Conversions (documented once, here):
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from numbers import Integral, Real
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
 
+from pixelheal.config import parse, require
+
 logger = logging.getLogger(__name__)
 
-COLOR_MODES = ("RGB", "L")
+PREPROCESSING_BLOCK = "data_processing.preprocessing"  # where the block is read from unless told otherwise
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 
 
-def parse_image_size(image_size: int | Sequence[int]) -> tuple[int, int]:
-    """``image_size`` as (height, width): an int means a square."""
-    if isinstance(image_size, Integral) and not isinstance(image_size, bool):
-        size = (int(image_size), int(image_size))
-    elif isinstance(image_size, (Sequence, np.ndarray)) and not isinstance(image_size, str):
-        size = tuple(image_size)
-        valid = len(size) == 2 and all(
-            isinstance(v, Integral) and not isinstance(v, bool) for v in size
-        )
-        if not valid:
-            raise ValueError(f"image_size must be an int or (height, width), got {image_size!r}")
-        size = (int(size[0]), int(size[1]))
-    else:
-        raise ValueError(f"image_size must be an int or (height, width), got {image_size!r}")
-    if min(size) < 1:
-        raise ValueError(f"image_size must be positive, got {image_size!r}")
-    return size
+@dataclass(frozen=True)
+class Preprocessing:
+    """How every image becomes the processed array (the `data_processing.preprocessing` block).
+
+    `image_size` is a side (a square) or [height, width]; `center_crop` is a square of a fraction
+    (0, 1] of the shorter side (a float), of a side in pixels (an int), or None; `color_mode` is
+    "RGB" or "L"; `binarize` is a threshold in [0, 1] giving 0/255 images, or None.
+    """
+
+    image_size: int | tuple[int, int]
+    center_crop: int | float | None = None
+    color_mode: Literal["RGB", "L"] = "RGB"
+    binarize: float | None = None
+
+    def __post_init__(self) -> None:
+        require(min(self.size) >= 1, "image_size", f"must be positive, got {self.image_size!r}")
+        if isinstance(self.center_crop, int):
+            require(self.center_crop >= 1, "center_crop", f"{self.center_crop} px must be at least 1")
+        elif self.center_crop is not None:
+            require(
+                0.0 < self.center_crop <= 1.0,
+                "center_crop",
+                f"as a fraction must be in (0, 1], got {self.center_crop!r} (use an int for a size in pixels)",
+            )
+        if self.binarize is not None:
+            require(0.0 <= self.binarize <= 1.0, "binarize", f"must be a threshold in [0, 1], got {self.binarize!r}")
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the processed images."""
+        if isinstance(self.image_size, int):
+            return self.image_size, self.image_size
+        height, width = self.image_size
+        return height, width
+
+    @property
+    def channels(self) -> int:
+        """Number of channels the color mode produces."""
+        return 3 if self.color_mode == "RGB" else 1
 
 
-def check_color_mode(color_mode: str) -> str:
-    """Validate ``color_mode`` ("RGB" or "L")."""
-    if color_mode not in COLOR_MODES:
-        raise ValueError(f"color_mode must be one of {COLOR_MODES}, got {color_mode!r}")
-    return color_mode
-
-
-def channels_of(color_mode: str) -> int:
-    """Number of channels a color mode produces."""
-    return 3 if check_color_mode(color_mode) == "RGB" else 1
+def preprocessing_config(block: Any, where: str = PREPROCESSING_BLOCK) -> Preprocessing:
+    """The checked preprocessing block; every error is a ValueError naming `<where>.<key>`."""
+    return parse(Preprocessing, block, where)
 
 
 def _composite_on_white(img: Image.Image) -> Image.Image:
@@ -103,38 +120,39 @@ def to_8bit(img: Image.Image) -> Image.Image:
         raise ValueError(f"unsupported image mode {mode!r}: {exc}") from exc
 
 
-def center_crop_image(img: Image.Image, center_crop: float | int | None) -> Image.Image:
-    """Square centre crop: a fraction (0, 1] of the shorter side, or a side in pixels."""
+def _center_crop(img: Image.Image, center_crop: float | int | None) -> Image.Image:
+    """Square centre crop: a fraction (0, 1] of the shorter side (float), or a side in pixels (int)."""
     if center_crop is None:
         return img
     short = min(img.size)
-    if isinstance(center_crop, Integral) and not isinstance(center_crop, bool):
-        side = int(center_crop)
-        if not 1 <= side <= short:
+    if isinstance(center_crop, int):
+        side = center_crop
+        if side > short:
             raise ValueError(
-                f"center_crop={side} px must be between 1 and the image's shorter side ({short} px)"
+                f"{PREPROCESSING_BLOCK}.center_crop: {side} px exceeds the image's shorter side ({short} px)"
             )
-    elif isinstance(center_crop, Real) and not isinstance(center_crop, bool):
-        if not 0.0 < float(center_crop) <= 1.0:
-            raise ValueError(
-                f"center_crop as a fraction must be in (0, 1], got {center_crop!r} "
-                "(use an int for a size in pixels)"
-            )
-        side = max(1, round(float(center_crop) * short))
     else:
-        raise ValueError(f"center_crop must be a fraction, an int or None, got {center_crop!r}")
+        side = max(1, round(center_crop * short))
     width, height = img.size
     left, top = (width - side) // 2, (height - side) // 2
     return img.crop((left, top, left + side, top + side))
 
 
-def check_binarize(binarize: float | None) -> float | None:
-    """Validate the ``binarize`` threshold (in [0, 1] or None)."""
-    if binarize is None:
-        return None
-    if isinstance(binarize, bool) or not isinstance(binarize, Real) or not 0 <= binarize <= 1:
-        raise ValueError(f"binarize must be a threshold in [0, 1] or None, got {binarize!r}")
-    return float(binarize)
+def prepare(img: Image.Image, config: Preprocessing) -> np.ndarray:
+    """Convert, centre-crop, resize (and optionally binarize) one image -> uint8 C×H×W."""
+    height, width = config.size
+    img = to_8bit(img)
+    if img.mode != config.color_mode:
+        img = img.convert(config.color_mode)  # L -> RGB replicates; RGB -> L uses ITU-R 601-2 luma
+    img = _center_crop(img, config.center_crop)
+    if img.size != (width, height):
+        img = img.resize((width, height), resample=Image.Resampling.BICUBIC)  # PIL takes (W, H)
+    arr = np.asarray(img, dtype=np.uint8)  # (H, W) for L, (H, W, 3) for RGB
+    arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)  # (C, H, W)
+    if config.binarize is not None:
+        # contract: binarized pixels are exactly 0 or 255 (>= threshold*255 -> 255).
+        arr = np.where(arr >= config.binarize * 255, 255, 0).astype(np.uint8)
+    return np.ascontiguousarray(arr)
 
 
 def prepare_image(
@@ -144,19 +162,6 @@ def prepare_image(
     color_mode: str = "RGB",
     binarize: float | None = None,
 ) -> np.ndarray:
-    """Convert, centre-crop, resize (and optionally binarize) one image -> uint8 C×H×W."""
-    height, width = parse_image_size(image_size)
-    check_color_mode(color_mode)
-    threshold = check_binarize(binarize)
-    img = to_8bit(img)
-    if img.mode != color_mode:
-        img = img.convert(color_mode)  # L -> RGB replicates; RGB -> L uses ITU-R 601-2 luma
-    img = center_crop_image(img, center_crop)
-    if img.size != (width, height):
-        img = img.resize((width, height), resample=Image.Resampling.BICUBIC)  # PIL takes (W, H)
-    arr = np.asarray(img, dtype=np.uint8)  # (H, W) for L, (H, W, 3) for RGB
-    arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)  # (C, H, W)
-    if threshold is not None:
-        # contract: binarized pixels are exactly 0 or 255 (>= threshold*255 -> 255).
-        arr = np.where(arr >= threshold * 255, 255, 0).astype(np.uint8)
-    return np.ascontiguousarray(arr)
+    """`prepare` with the preprocessing parameters given one by one (checked as the block is)."""
+    block = {"image_size": image_size, "center_crop": center_crop, "color_mode": color_mode, "binarize": binarize}
+    return prepare(img, preprocessing_config(block))

@@ -59,9 +59,7 @@ def _check_inputs(kind: str, images: np.ndarray, masks: np.ndarray) -> None:
     if kind not in BASELINES:
         raise ValueError(f"unknown baseline kind {kind!r}; valid kinds: {sorted(BASELINES)}")
     if images.ndim != 4 or images.shape[1] not in (1, 3) or images.dtype != np.uint8:
-        raise ValueError(
-            f"images must be uint8 N×C×H×W with C in (1, 3), got {images.dtype} {images.shape}"
-        )
+        raise ValueError(f"images must be uint8 N×C×H×W with C in (1, 3), got {images.dtype} {images.shape}")
     n, _, h, w = images.shape
     if masks.shape != (n, 1, h, w):
         raise ValueError(f"masks must have shape {(n, 1, h, w)}, got {masks.shape}")
@@ -70,9 +68,7 @@ def _check_inputs(kind: str, images: np.ndarray, masks: np.ndarray) -> None:
         raise ValueError(f"masks[{full[0]}] covers the whole image: nothing to inpaint from")
 
 
-def inpaint_baseline(
-    kind: str, images: np.ndarray, masks: np.ndarray, workers: int = 1
-) -> np.ndarray:
+def inpaint_baseline(kind: str, images: np.ndarray, masks: np.ndarray, workers: int = 1) -> np.ndarray:
     """Inpaint every image with a classical method; composited uint8 N×C×H×W."""
     images, masks = np.asarray(images), np.asarray(masks)
     _check_inputs(kind, images, masks)

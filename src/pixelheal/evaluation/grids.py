@@ -33,24 +33,16 @@ def _to_hwc_rgb(image: np.ndarray) -> np.ndarray:
 def _check_grid_inputs(originals: np.ndarray, masks: np.ndarray, outputs: list[np.ndarray]) -> None:
     """Raise ValueError unless inputs follow the uint8 N×C×H×W / N×1×H×W contract."""
     if originals.ndim != 4 or originals.shape[1] not in (1, 3) or originals.dtype != np.uint8:
-        raise ValueError(
-            "originals must be uint8 N×C×H×W with C in (1, 3), "
-            f"got {originals.dtype} {originals.shape}"
-        )
+        raise ValueError(f"originals must be uint8 N×C×H×W with C in (1, 3), got {originals.dtype} {originals.shape}")
     n, _, h, w = originals.shape
     if masks.shape != (n, 1, h, w):
         raise ValueError(f"masks must have shape {(n, 1, h, w)}, got {masks.shape}")
     for i, out in enumerate(outputs):
         if out.shape != originals.shape or out.dtype != np.uint8:
-            raise ValueError(
-                f"outputs[{i}] must be uint8 with shape {originals.shape}, "
-                f"got {out.dtype} {out.shape}"
-            )
+            raise ValueError(f"outputs[{i}] must be uint8 with shape {originals.shape}, got {out.dtype} {out.shape}")
 
 
-def _row_cells(
-    original: np.ndarray, mask: np.ndarray, outputs: list[np.ndarray]
-) -> list[np.ndarray]:
+def _row_cells(original: np.ndarray, mask: np.ndarray, outputs: list[np.ndarray]) -> list[np.ndarray]:
     """The (H, W, 3) cells of one row: original, mask, masked input, then each output."""
     rgb = _to_hwc_rgb(original)
     hole = mask[0] > 0  # (H, W)
@@ -133,7 +125,9 @@ def image_grid(images: np.ndarray, columns: int = 8) -> Image.Image:
     """Tile uint8 N×C×H×W images into rows of `columns`, upscaled like the sample grid."""
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[1] not in (1, 3) or images.dtype != np.uint8 or len(images) == 0:
-        raise ValueError(f"images must be a non-empty uint8 N×C×H×W array with C in (1, 3), got {images.dtype} {images.shape}")
+        raise ValueError(
+            f"images must be a non-empty uint8 N×C×H×W array with C in (1, 3), got {images.dtype} {images.shape}"
+        )
     n, _, h, w = images.shape
     scale = max(1, math.ceil(MIN_CELL_PX / 2 / min(h, w)))
     cols, rows = min(columns, n), math.ceil(n / columns)

@@ -73,9 +73,7 @@ def _as_tensor(x: Tensor | np.ndarray, name: str) -> Tensor:
 def _check_shapes(originals: Tensor, outputs: Tensor, masks: Tensor) -> None:
     """Raise ValueError unless the three arrays agree on the N×C×H×W contract."""
     if originals.shape != outputs.shape:
-        raise ValueError(
-            f"outputs shape {tuple(outputs.shape)} differs from originals {tuple(originals.shape)}"
-        )
+        raise ValueError(f"outputs shape {tuple(outputs.shape)} differs from originals {tuple(originals.shape)}")
     if originals.shape[1] not in (1, 3):
         raise ValueError(f"images must have 1 or 3 channels, got {originals.shape[1]}")
     n, _, h, w = originals.shape

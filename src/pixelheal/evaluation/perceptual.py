@@ -64,9 +64,7 @@ def _build_lpips(weights: Path | None) -> Module:
         # lpips calls torchvision's deprecated `pretrained=` argument; not ours to fix
         warnings.simplefilter("ignore", UserWarning)
         # pnet_rand=True: build the backbone without torchvision's download path
-        model = lpips_lib.LPIPS(
-            net="alex", pretrained=weights is not None, pnet_rand=True, verbose=False
-        )
+        model = lpips_lib.LPIPS(net="alex", pretrained=weights is not None, pnet_rand=True, verbose=False)
     if weights is not None:
         state = torch.load(weights, map_location="cpu", weights_only=True)
         model.net.load_state_dict(_alexnet_to_lpips(state), strict=True)
@@ -171,9 +169,7 @@ class PerceptualMetrics:
         """Add one batch: LPIPS per image, FID real (originals) / fake (outputs) features."""
         real, fake = _to_rgb(originals, self.device), _to_rgb(outputs, self.device)
         if real.shape != fake.shape:
-            raise ValueError(
-                f"outputs shape {tuple(fake.shape)} differs from originals {tuple(real.shape)}"
-            )
+            raise ValueError(f"outputs shape {tuple(fake.shape)} differs from originals {tuple(real.shape)}")
         if self._lpips_model is not None:
             fake_in, real_in = self._lpips_inputs(fake), self._lpips_inputs(real)
             d = self._lpips_model(fake_in, real_in)  # (N, 1, 1, 1)

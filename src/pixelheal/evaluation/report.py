@@ -12,25 +12,17 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pixelheal.evaluation.summary import HEADLINE_KEYS
+from pixelheal.evaluation.registry import higher_is_better
+from pixelheal.evaluation.summary import BUCKET_METRICS, HEADLINE_KEYS
 
 logger = logging.getLogger(__name__)
 
 SORT_KEY = "test_psnr_hole"  # the hole is what inpainting is judged on
-CHART_KEYS: tuple[str, ...] = (
-    "test_psnr",
-    "test_ssim",
-    "test_psnr_hole",
-    "test_l1_hole",
-    "test_edge_error",
-    "test_lpips",
-)
-# Arrows in chart titles: which direction is better.
-_HIGHER_IS_BETTER = {"test_psnr", "test_ssim", "test_psnr_hole"}
+CHART_KEYS: tuple[str, ...] = tuple(f"test_{m}" for m in BUCKET_METRICS)  # the per-image scores
 
 
 def comparison_table(metrics: dict[str, dict[str, float | None]]) -> pd.DataFrame:
-    """One row per method, the headline test_* columns, sorted by test_psnr_hole descending."""
+    """One row per method, the headline test_* columns, best test_psnr_hole first."""
     rows = {
         method: {key: (np.nan if values.get(key) is None else values[key]) for key in HEADLINE_KEYS}
         for method, values in metrics.items()
@@ -39,7 +31,7 @@ def comparison_table(metrics: dict[str, dict[str, float | None]]) -> pd.DataFram
     df["test_n_images"] = df["test_n_images"].round().astype("Int64")  # a count, shown as one
     df.index.name = "method"
     # NaN last: a method without a hole score cannot outrank one with a score
-    return df.sort_values(SORT_KEY, ascending=False, na_position="last", kind="stable")
+    return df.sort_values(SORT_KEY, ascending=not higher_is_better(SORT_KEY), na_position="last", kind="stable")
 
 
 def _format_cell(value: object) -> str:
@@ -84,7 +76,7 @@ def comparison_chart(df: pd.DataFrame) -> Figure:
         for x, v in enumerate(values):
             if math.isnan(v):
                 ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize="small")
-        arrow = "↑" if key in _HIGHER_IS_BETTER else "↓"
+        arrow = "↑" if higher_is_better(key) else "↓"  # which direction is better
         ax.set_title(f"{key.removeprefix('test_')} {arrow}")
         ax.set_xticks(range(len(methods)), methods, rotation=45, ha="right", fontsize="small")
         ax.grid(axis="y", alpha=0.3)

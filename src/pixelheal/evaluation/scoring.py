@@ -14,7 +14,6 @@ from pixelheal.evaluation.perceptual import PerceptualMetrics
 from pixelheal.evaluation.summary import summarize
 from pixelheal.models.base import InpaintingModel
 
-
 T = TypeVar("T")
 
 
@@ -52,7 +51,7 @@ def complete_images(
     """Composited uint8 completions of `images` (N, C, H, W) and the inference time in ms per image."""
     outputs, elapsed, start = np.empty_like(images), 0.0, 0
     for x, m in _batches(images, masks, batch_size, device):
-        out, seconds = timed(lambda: inpaint(x, m), device)
+        out, seconds = timed(lambda x=x, m=m: inpaint(x, m), device)
         elapsed += seconds
         outputs[start : start + len(x)] = to_uint8(out)
         start += len(x)
@@ -60,16 +59,18 @@ def complete_images(
 
 
 @torch.no_grad()
-def complete_samples(model: InpaintingModel, images: np.ndarray, masks: np.ndarray, n_samples: int,
-                     device: torch.device) -> list[np.ndarray]:
+def complete_samples(
+    model: InpaintingModel, images: np.ndarray, masks: np.ndarray, n_samples: int, device: torch.device
+) -> list[np.ndarray]:
     """Several uint8 completions per image (one for deterministic architectures)."""
     x, m = next(_batches(images, masks, len(images), device))
     return [to_uint8(sample) for sample in model.inpaint_samples(x, m, n_samples)]
 
 
 @torch.no_grad()
-def architecture_metrics(model: InpaintingModel, images: np.ndarray, masks: np.ndarray, batch_size: int,
-                         device: torch.device) -> dict[str, float]:
+def architecture_metrics(
+    model: InpaintingModel, images: np.ndarray, masks: np.ndarray, batch_size: int, device: torch.device
+) -> dict[str, float]:
     """Means of the architecture's own per-image test metrics (e.g. NLL in bits/dim), NaNs skipped."""
     columns: dict[str, list[torch.Tensor]] = {}
     for x, m in _batches(images, masks, batch_size, device):

@@ -13,17 +13,14 @@ import torch
 from torch import Tensor
 
 from pixelheal.evaluation.metrics import AREA_BUCKETS, area_bucket
+from pixelheal.evaluation.registry import summarised
 
 logger = logging.getLogger(__name__)
 
-PER_IMAGE_METRICS: tuple[str, ...] = ("psnr", "ssim", "l1_hole", "psnr_hole", "edge_error")
-BUCKET_METRICS: tuple[str, ...] = (*PER_IMAGE_METRICS, "lpips")
-HEADLINE_KEYS: tuple[str, ...] = (
-    *(f"test_{m}" for m in BUCKET_METRICS),
-    "test_fid",
-    "test_ms_per_image",
-    "test_n_images",
-)
+BUCKET_METRICS: tuple[str, ...] = summarised("bucketed")
+# LPIPS comes from the perceptual network, every other bucketed metric from per_image_metrics()
+PER_IMAGE_METRICS: tuple[str, ...] = tuple(m for m in BUCKET_METRICS if m != "lpips")
+HEADLINE_KEYS: tuple[str, ...] = tuple(f"test_{m}" for m in (*BUCKET_METRICS, *summarised("overall")))
 
 
 def summary_keys() -> list[str]:

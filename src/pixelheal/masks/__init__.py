@@ -1,52 +1,106 @@
-"""Mask generators behind one interface.
+"""Mask generators behind one interface, and the registry of their declared parameters.
 
-Masks are uint8 arrays with 1 = hole (missing), 0 = known.
+contract: masks are uint8 arrays with 1 = hole (missing), 0 = known.
 A generator is called as `generator(height, width, rng, image=None) -> (1, H, W)` and has a
-`.name`; `make_mask_generator(kind, **kwargs)` builds one from a parameter block.
+`.name`. A generator block is `{"kind": ..., **parameters}`: `mask_generator_config(block, where)`
+checks it without building anything (DeepLabV3 weights are loaded only when built), and
+`make_mask_generator(kind, **parameters)` builds the generator. "from_pairs" is not a generator
+(it compares the images of a paired source): only `masks.generator` may use it (`pairs=True`).
 """
 
 from __future__ import annotations
 
-import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from pixelheal.masks.base import BatchMaskGenerator, MaskGenerator
-from pixelheal.masks.box import BoxMaskGenerator, hole_bbox
-from pixelheal.masks.deeplab import VOC_CLASSES, DeepLabV3MaskGenerator
+from pixelheal.config import coerce, require
+from pixelheal.masks.base import GENERATOR_BLOCK, BatchMaskGenerator, MaskGenerator
+from pixelheal.masks.box import BoxMaskGenerator
+from pixelheal.masks.deeplab import VOC_CLASSES, DeepLabV3Config, DeepLabV3MaskGenerator
+from pixelheal.masks.files import binarize_mask, mask_values, read_mask
 from pixelheal.masks.irregular import PRESETS, IrregularMaskGenerator
-from pixelheal.masks.pairs import masks_from_pairs
+from pixelheal.masks.pairs import FromPairsConfig, masks_from_pairs
 from pixelheal.masks.precompute import MaskSet, precompute_masks
 
-GENERATORS: dict[str, type] = {
-    "irregular": IrregularMaskGenerator,
-    "box": BoxMaskGenerator,
-    "deeplabv3": DeepLabV3MaskGenerator,
+
+@dataclass(frozen=True)
+class MaskKind:
+    """One generator kind: its declared parameters and how a checked config becomes a generator."""
+
+    config: type
+    build: Callable[[Any], MaskGenerator]
+
+
+def _itself(generator: MaskGenerator) -> MaskGenerator:
+    """Irregular and box generators are their own declared parameters: parsing built them."""
+    return generator
+
+
+GENERATORS: dict[str, MaskKind] = {
+    "irregular": MaskKind(IrregularMaskGenerator, _itself),
+    "box": MaskKind(BoxMaskGenerator, _itself),
+    "deeplabv3": MaskKind(DeepLabV3Config, DeepLabV3MaskGenerator),
 }
+PAIRS_KIND = "from_pairs"
+MaskConfig = IrregularMaskGenerator | BoxMaskGenerator | DeepLabV3Config | FromPairsConfig
 
 
-def make_mask_generator(kind: str, **kwargs: Any) -> MaskGenerator:
-    """Build the generator registered under `kind` with its keyword parameters."""
-    if not isinstance(kind, str) or kind not in GENERATORS:
-        raise ValueError(f"masks.kind: unknown mask generator {kind!r}; valid kinds: {sorted(GENERATORS)}")
-    valid = inspect.signature(GENERATORS[kind]).parameters
-    unknown = sorted(set(kwargs) - set(valid))
-    if unknown:
-        raise ValueError(f"masks.{kind}.{unknown[0]}: unknown parameter; valid: {sorted(valid)}")
-    return GENERATORS[kind](**kwargs)
+def mask_generator_config(block: Any, where: str = GENERATOR_BLOCK, *, pairs: bool = False) -> MaskConfig:
+    """The checked parameters of a generator block (a FromPairsConfig for "from_pairs" if `pairs`).
+
+    Every error is a ValueError `"<where>.<key>: ..."`; nothing is built or loaded.
+    """
+    kinds = {kind: entry.config for kind, entry in GENERATORS.items()}
+    if pairs:
+        kinds[PAIRS_KIND] = FromPairsConfig
+    require(isinstance(block, Mapping), where, f"expected a mapping with a 'kind' key, got {block!r}")
+    params = dict(block)
+    require("kind" in params, f"{where}.kind", f"required parameter is missing; valid: {sorted(kinds)}")
+    kind = params.pop("kind")
+    require(
+        isinstance(kind, str) and kind in kinds,
+        f"{where}.kind",
+        f"unknown mask generator {kind!r}; valid: {sorted(kinds)}",
+    )
+    return coerce(kinds[kind], params, where)
+
+
+def build_mask_generator(config: MaskConfig) -> MaskGenerator:
+    """The generator of a config returned by `mask_generator_config`."""
+    for entry in GENERATORS.values():
+        if isinstance(config, entry.config):
+            return entry.build(config)
+    raise TypeError(f"not a mask generator config: {config!r}")
+
+
+def make_mask_generator(kind: str, *, where: str = GENERATOR_BLOCK, **params: Any) -> MaskGenerator:
+    """Build the generator registered under `kind`; every error names `<where>.<key>`."""
+    return build_mask_generator(mask_generator_config({"kind": kind, **params}, where))
 
 
 __all__ = [
     "GENERATORS",
+    "GENERATOR_BLOCK",
+    "PAIRS_KIND",
     "PRESETS",
     "VOC_CLASSES",
     "BatchMaskGenerator",
     "BoxMaskGenerator",
+    "DeepLabV3Config",
     "DeepLabV3MaskGenerator",
+    "FromPairsConfig",
     "IrregularMaskGenerator",
+    "MaskConfig",
     "MaskGenerator",
+    "MaskKind",
     "MaskSet",
-    "hole_bbox",
+    "binarize_mask",
+    "build_mask_generator",
     "make_mask_generator",
+    "mask_generator_config",
+    "mask_values",
     "masks_from_pairs",
     "precompute_masks",
+    "read_mask",
 ]

@@ -1,4 +1,7 @@
-"""The mask-generator interface and the checks shared by every generator."""
+"""The mask-generator interface and the checks shared by every generator.
+
+contract: a mask is a uint8 array with 1 = hole (missing), 0 = known.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,10 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+from pixelheal.config import require
+
+GENERATOR_BLOCK = "masks.generator"  # where a generator block is read from unless the caller says otherwise
 
 
 @runtime_checkable
@@ -29,32 +36,21 @@ class MaskGenerator(Protocol):
 class BatchMaskGenerator(MaskGenerator, Protocol):
     """A generator that is faster on a batch of images (e.g. a segmentation network)."""
 
-    def generate_batch(
-        self, images: np.ndarray, rngs: Sequence[np.random.Generator]
-    ) -> tuple[np.ndarray, list[str]]:
+    def generate_batch(self, images: np.ndarray, rngs: Sequence[np.random.Generator]) -> tuple[np.ndarray, list[str]]:
         """Return (N×1×H×W uint8 masks, per-image name of the generator actually used)."""
         ...
 
 
-def param_error(kind: str, param: str, message: str) -> ValueError:
-    """Build the ValueError for an invalid generator parameter, named as in the config."""
-    return ValueError(f"masks.{kind}.{param}: {message}")
+def require_in(key: str, value: float, low: float, high: float) -> None:
+    """Range check of a declared parameter in `__post_init__` (its type was checked by `parse`)."""
+    require(low <= value <= high, key, f"must lie in [{low}, {high}], got {value!r}")
 
 
 def check_size(kind: str, height: int, width: int) -> None:
     """Reject non-positive or non-integer mask sizes."""
     for param, value in (("height", height), ("width", width)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise param_error(kind, param, f"must be a positive integer, got {value!r}")
-
-
-def check_fraction(kind: str, param: str, value: float, low: float = 0.0, high: float = 1.0) -> float:
-    """Return `value` as float if it lies in [low, high], else raise naming `param`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise param_error(kind, param, f"must be a number in [{low}, {high}], got {value!r}")
-    if not low <= float(value) <= high:
-        raise param_error(kind, param, f"must lie in [{low}, {high}], got {value!r}")
-    return float(value)
+            raise ValueError(f"masks.{kind}.{param}: must be a positive integer, got {value!r}")
 
 
 def check_image(kind: str, image: np.ndarray, height: int, width: int) -> None:
@@ -63,8 +59,7 @@ def check_image(kind: str, image: np.ndarray, height: int, width: int) -> None:
         raise ValueError(f"masks.{kind}: image must be a C×H×W array, got {_describe(image)}")
     if image.shape[1:] != (height, width):
         raise ValueError(
-            f"masks.{kind}: image is {image.shape[1]}x{image.shape[2]} but a "
-            f"{height}x{width} mask was requested"
+            f"masks.{kind}: image is {image.shape[1]}x{image.shape[2]} but a {height}x{width} mask was requested"
         )
     if image.dtype != np.uint8:
         raise ValueError(f"masks.{kind}: image must be uint8, got {image.dtype}")

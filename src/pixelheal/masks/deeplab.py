@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -19,7 +21,8 @@ from torchvision.models.segmentation import (
     deeplabv3_resnet50,
 )
 
-from pixelheal.masks.base import MaskGenerator, check_fraction, check_image, param_error
+from pixelheal.config import ConfigError, parse, require
+from pixelheal.masks.base import GENERATOR_BLOCK, MaskGenerator, check_image, require_in
 from pixelheal.masks.irregular import IrregularMaskGenerator
 
 logger = logging.getLogger(__name__)
@@ -27,9 +30,27 @@ logger = logging.getLogger(__name__)
 KIND = "deeplabv3"
 # The label order of torchvision's COCO_WITH_VOC_LABELS_V1 weights (index = class id).
 VOC_CLASSES = (
-    "__background__", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
-    "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep",
-    "sofa", "train", "tvmonitor",
+    "__background__",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
 )
 BACKBONES = {
     "mobilenet_v3_large": (
@@ -38,61 +59,72 @@ BACKBONES = {
     ),
     "resnet50": (deeplabv3_resnet50, DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1),
 }
-SELECTIONS = ("largest", "all")
-MODES = ("object", "moved")
 MOVE_TRIES = 16  # random shifts tried per moved mask before the corners are tried
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class DeepLabV3MaskGenerator:
-    """Holes shaped like segmented objects; images without a usable object use `fallback`.
+@dataclass(frozen=True)
+class DeepLabV3Config:
+    """The declared parameters of a DeepLabV3 generator; checking them loads no weights.
 
-    `model` (a network returning {"out": N×21×S×S logits}) replaces `backbone` / `weights`;
-    `dilation` is in pixels at the image scale; `fallback` is a generator, a
-    {"kind": ..., **kwargs} mapping, or None for medium irregular strokes.
+    `weights` is "default" (torchvision's COCO/VOC file from the torch hub cache, never
+    downloaded), "none" (a random network) or a local state_dict path; `classes` are VOC names
+    or ids (None = every object class); `dilation` is in pixels at the image scale; `fallback`
+    is a generator block ({"kind": ..., **parameters}) used where no object fits, None for
+    medium irregular strokes.
+    """
+
+    backbone: str = "mobilenet_v3_large"
+    weights: str = "default"
+    classes: tuple[str | int, ...] | None = None
+    selection: Literal["largest", "all"] = "largest"
+    dilation: int = 0
+    min_area: float = 0.02
+    max_area: float = 0.5
+    mode: Literal["object", "moved"] = "object"
+    input_size: int = 256
+    batch_size: int = 16
+    fallback: dict[str, Any] | None = None
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        require(self.backbone in BACKBONES, "backbone", f"expected one of {list(BACKBONES)}, got {self.backbone!r}")
+        _class_ids(self.classes)  # refuses unknown names and ids
+        require(self.dilation >= 0, "dilation", f"must be >= 0, got {self.dilation!r}")
+        require_in("min_area", self.min_area, 0.0, 1.0)
+        require_in("max_area", self.max_area, 0.0, 1.0)
+        require(self.min_area <= self.max_area, "min_area", f"{self.min_area} exceeds max_area {self.max_area}")
+        require(self.input_size >= 1, "input_size", f"must be >= 1, got {self.input_size!r}")
+        require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size!r}")
+        _check_device(self.device)
+        if self.fallback is not None:
+            from pixelheal.masks import mask_generator_config  # late: the registry imports this module
+
+            mask_generator_config(self.fallback, "fallback")
+
+
+class DeepLabV3MaskGenerator:
+    """Holes shaped like segmented objects; images without a usable object use the fallback.
+
+    `model` (a network returning {"out": N×21×S×S logits}) replaces `backbone` / `weights`.
     """
 
     name = KIND
 
-    def __init__(
-        self,
-        backbone: str = "mobilenet_v3_large",
-        weights: str = "default",
-        classes: Sequence[str | int] | None = None,
-        selection: str = "largest",
-        dilation: int = 0,
-        min_area: float = 0.02,
-        max_area: float = 0.5,
-        mode: str = "object",
-        input_size: int = 256,
-        batch_size: int = 16,
-        fallback: MaskGenerator | Mapping | None = None,
-        device: str = "cpu",
-        model: nn.Module | None = None,
-    ) -> None:
-        _check_choice("backbone", backbone, tuple(BACKBONES))
-        _check_choice("selection", selection, SELECTIONS)
-        _check_choice("mode", mode, MODES)
-        self.class_ids = _class_ids(classes)
-        self.selection, self.mode = selection, mode
-        self.dilation = _check_int("dilation", dilation, 0)
-        self.min_area = check_fraction(KIND, "min_area", min_area)
-        self.max_area = check_fraction(KIND, "max_area", max_area)
-        if self.min_area > self.max_area:
-            raise param_error(KIND, "min_area", f"{min_area} exceeds max_area {max_area}")
-        self.input_size = _check_int("input_size", input_size, 1)
-        self.batch_size = _check_int("batch_size", batch_size, 1)
-        self.fallback = _resolve_fallback(fallback)
-        self.device = _check_device(device)
-        self.model = model if model is not None else load_deeplabv3(backbone, weights)
+    def __init__(self, config: DeepLabV3Config | None = None, model: nn.Module | None = None) -> None:
+        self.config = config if config is not None else DeepLabV3Config()
+        self.class_ids = _class_ids(self.config.classes)
+        self.fallback = _build_fallback(self.config.fallback)
+        self.device = torch.device(self.config.device)
+        self.model = model if model is not None else load_deeplabv3(self.config.backbone, self.config.weights)
         if self.model is not None:
             self.model.eval().to(self.device)
 
     @classmethod
-    def from_model(cls, model: nn.Module, **options: object) -> DeepLabV3MaskGenerator:
+    def from_model(cls, model: nn.Module, *, where: str = GENERATOR_BLOCK, **params: Any) -> DeepLabV3MaskGenerator:
         """Wrap a ready segmentation network (returning {"out": logits}) instead of loading one."""
-        return cls(model=model, **options)
+        return cls(parse(DeepLabV3Config, params, where), model=model)
 
     def __call__(
         self, height: int, width: int, rng: np.random.Generator, image: np.ndarray | None = None
@@ -104,16 +136,14 @@ class DeepLabV3MaskGenerator:
         masks, _ = self.generate_batch(image[None], [rng])
         return masks[0]
 
-    def generate_batch(
-        self, images: np.ndarray, rngs: Sequence[np.random.Generator]
-    ) -> tuple[np.ndarray, list[str]]:
+    def generate_batch(self, images: np.ndarray, rngs: Sequence[np.random.Generator]) -> tuple[np.ndarray, list[str]]:
         """N×C×H×W uint8 images -> (N×1×H×W uint8 masks, per-image generator name used)."""
         _check_batch(images, rngs)
         n, _, height, width = images.shape
         masks = np.zeros((n, 1, height, width), np.uint8)
         used: list[str] = []
-        for start in range(0, n, self.batch_size):
-            chunk = images[start : start + self.batch_size]
+        for start in range(0, n, self.config.batch_size):
+            chunk = images[start : start + self.config.batch_size]
             labels = self.segment(chunk) if self.model is not None else [None] * len(chunk)
             for offset, label in enumerate(labels):
                 i = start + offset
@@ -122,7 +152,7 @@ class DeepLabV3MaskGenerator:
                     masks[i] = self.fallback(height, width, rngs[i], image=images[i])
                     used.append(self.fallback.name)
                 else:
-                    masks[i, 0] = _move(region, rngs[i]) if self.mode == "moved" else region
+                    masks[i, 0] = _move(region, rngs[i]) if self.config.mode == "moved" else region
                     used.append(self.name)
         return masks, used
 
@@ -132,7 +162,7 @@ class DeepLabV3MaskGenerator:
         # contract: uint8 in [0, 255] -> float in [0, 1], then ImageNet normalisation
         x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device).float() / 255.0
         x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x  # (B, 3, H, W): gray -> RGB
-        x = F.interpolate(x, size=(self.input_size,) * 2, mode="bilinear", align_corners=False, antialias=True)
+        x = F.interpolate(x, size=(self.config.input_size,) * 2, mode="bilinear", align_corners=False, antialias=True)
         mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
         with torch.inference_mode():
@@ -146,12 +176,12 @@ class DeepLabV3MaskGenerator:
         region = np.isin(labels, self.class_ids).astype(np.uint8)
         if not region.any():
             return None
-        if self.selection == "largest":
+        if self.config.selection == "largest":
             region = _largest_component(region)
-        if self.dilation:
-            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self.dilation + 1,) * 2)
+        if self.config.dilation:
+            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self.config.dilation + 1,) * 2)
             region = cv2.dilate(region, kernel)
-        if not self.min_area <= float(region.mean()) <= self.max_area:
+        if not self.config.min_area <= float(region.mean()) <= self.config.max_area:
             return None
         return region
 
@@ -169,7 +199,9 @@ def load_deeplabv3(backbone: str, weights: str) -> nn.Module | None:
     if not path.is_file():
         logger.warning(
             "deeplabv3: weights file %s not found (weights=%r); every image will use the fallback "
-            "generator. Place the file there or set weights to a local state_dict path.", path, weights,
+            "generator. Place the file there or set weights to a local state_dict path.",
+            path,
+            weights,
         )
         return None
     try:
@@ -180,8 +212,10 @@ def load_deeplabv3(backbone: str, weights: str) -> nn.Module | None:
     # a corrupt or foreign file can fail in pickle, torch or key matching; all mean "unusable"
     except Exception as exc:  # noqa: BLE001
         logger.warning(
-            "deeplabv3: could not load weights from %s (%s: %s); every image will use the "
-            "fallback generator.", path, type(exc).__name__, exc,
+            "deeplabv3: could not load weights from %s (%s: %s); every image will use the fallback generator.",
+            path,
+            type(exc).__name__,
+            exc,
         )
         return None
     return model
@@ -201,9 +235,7 @@ def _move(region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     ys, xs = np.nonzero(region)
     shape = region[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     max_top, max_left = region.shape[0] - shape.shape[0], region.shape[1] - shape.shape[1]
-    candidates = [
-        (int(rng.integers(0, max_top + 1)), int(rng.integers(0, max_left + 1))) for _ in range(MOVE_TRIES)
-    ]
+    candidates = [(int(rng.integers(0, max_top + 1)), int(rng.integers(0, max_left + 1))) for _ in range(MOVE_TRIES)]
     best = min(candidates, key=lambda pos: _overlap(region, shape, pos))
     if _overlap(region, shape, best) > 0:
         # random shifts all hit the object: the corners are the farthest places left
@@ -220,63 +252,39 @@ def _overlap(region: np.ndarray, shape: np.ndarray, pos: tuple[int, int]) -> int
     return int(np.count_nonzero(window & shape))
 
 
-def _class_ids(classes: Sequence[str | int] | None) -> list[int]:
-    """Class names or ids -> ids; None = every non-background VOC class."""
+def _class_ids(classes: tuple[str | int, ...] | None) -> list[int]:
+    """VOC class ids of class names or ids; None = every non-background class."""
     if classes is None:
         return list(range(1, len(VOC_CLASSES)))
-    if isinstance(classes, (str, int)) or len(classes) == 0:
-        raise param_error(KIND, "classes", f"must be a non-empty list of names or ids, got {classes!r}")
-    ids = []
-    for item in classes:
-        if isinstance(item, str) and item in VOC_CLASSES[1:]:
-            ids.append(VOC_CLASSES.index(item))
-        elif isinstance(item, (int, np.integer)) and not isinstance(item, bool) and 1 <= item < len(VOC_CLASSES):
-            ids.append(int(item))
-        else:
-            raise param_error(
-                KIND, "classes", f"unknown class {item!r}; valid: ids 1-20 or {list(VOC_CLASSES[1:])}"
-            )
-    return ids
+    require(len(classes) > 0, "classes", "must be a non-empty list of names or ids")
+    return [_class_id(item) for item in classes]
 
 
-def _resolve_fallback(fallback: MaskGenerator | Mapping | None) -> MaskGenerator:
-    """A generator, a {"kind": ..., **kwargs} mapping, or None (= medium irregular strokes)."""
-    if fallback is None:
-        return IrregularMaskGenerator()
-    if isinstance(fallback, Mapping):
-        from pixelheal.masks import make_mask_generator  # late: the factory imports this module
-
-        spec = dict(fallback)
-        if "kind" not in spec:
-            raise param_error(KIND, "fallback", f"a mapping needs a 'kind' key, got {fallback!r}")
-        return make_mask_generator(spec.pop("kind"), **spec)
-    if callable(fallback) and isinstance(getattr(fallback, "name", None), str):
-        return fallback
-    raise param_error(KIND, "fallback", f"must be a mask generator or a mapping with 'kind', got {fallback!r}")
+def _class_id(item: str | int) -> int:
+    """The VOC id of one class name or id."""
+    if isinstance(item, str) and item in VOC_CLASSES[1:]:
+        return VOC_CLASSES.index(item)
+    valid_id = isinstance(item, (int, np.integer)) and not isinstance(item, bool) and 1 <= item < len(VOC_CLASSES)
+    require(valid_id, "classes", f"unknown class {item!r}; valid: ids 1-20 or {list(VOC_CLASSES[1:])}")
+    return int(item)
 
 
-def _check_choice(param: str, value: str, valid: tuple[str, ...]) -> None:
-    """Raise naming `param` when `value` is not one of `valid`."""
-    if value not in valid:
-        raise param_error(KIND, param, f"must be one of {list(valid)}, got {value!r}")
-
-
-def _check_int(param: str, value: int, minimum: int) -> int:
-    """Return `value` if it is an integer ≥ minimum, else raise naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise param_error(KIND, param, f"must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_device(device: str) -> torch.device:
-    """Parse the device, refusing CUDA where it is not available."""
+def _check_device(device: str) -> None:
+    """Refuse an unparsable device, or CUDA where it is not available."""
     try:
         parsed = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise param_error(KIND, "device", f"invalid device {device!r} ({exc})") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise param_error(KIND, "device", "CUDA was requested but is not available")
-    return parsed
+        raise ConfigError("device", f"invalid device {device!r} ({exc})") from None
+    require(parsed.type != "cuda" or torch.cuda.is_available(), "device", "CUDA was requested but is not available")
+
+
+def _build_fallback(block: dict[str, Any] | None) -> MaskGenerator:
+    """The fallback generator of a checked block; None = medium irregular strokes."""
+    if block is None:
+        return IrregularMaskGenerator()
+    from pixelheal.masks import make_mask_generator  # late: the registry imports this module
+
+    return make_mask_generator(**block)
 
 
 def _check_batch(images: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import cv2
 import numpy as np
 
-from pixelheal.masks.base import check_fraction, check_size, param_error
+from pixelheal.config import require
+from pixelheal.masks.base import check_size, require_in
 
 KIND = "irregular"
 REFERENCE_SIDE = 256  # presets are defined at this side, as LaMa's *_256 configs are
@@ -37,40 +39,35 @@ PRESETS: dict[str, StrokePreset] = {
 _Op = tuple
 
 
+@dataclass(frozen=True)
 class IrregularMaskGenerator:
-    """Random brush-stroke masks whose hole fraction always lies in [min, max]."""
+    """Random brush-stroke masks whose hole fraction always lies in [min, max].
 
-    name = KIND
+    The generator is its own declared parameters: `parse(IrregularMaskGenerator, block, where)`
+    checks and builds it. `preset` is one of PRESETS; up to `max_boxes` rectangles are added;
+    `max_tries` candidates are drawn before the closest one is grown or shrunk into range.
+    """
 
-    def __init__(
-        self,
-        preset: str = "medium",
-        min_hole_fraction: float = 0.0,
-        max_hole_fraction: float = 0.5,
-        max_boxes: int = 0,
-        max_tries: int = 20,
-    ) -> None:
-        if preset not in PRESETS:
-            raise param_error(KIND, "preset", f"unknown preset {preset!r}; valid: {sorted(PRESETS)}")
-        self.preset = preset
-        self.min_hole_fraction = check_fraction(KIND, "min_hole_fraction", min_hole_fraction)
-        self.max_hole_fraction = check_fraction(KIND, "max_hole_fraction", max_hole_fraction)
-        if self.max_hole_fraction <= 0.0:
-            raise param_error(KIND, "max_hole_fraction", "must be > 0 (else every mask is empty)")
-        if self.min_hole_fraction > self.max_hole_fraction:
-            raise param_error(
-                KIND, "min_hole_fraction",
-                f"{min_hole_fraction} exceeds max_hole_fraction {max_hole_fraction}",
-            )
-        self.max_boxes = _check_int("max_boxes", max_boxes, minimum=0)
-        self.max_tries = _check_int("max_tries", max_tries, minimum=1)
+    name: ClassVar[str] = KIND
 
-    def __repr__(self) -> str:
-        return (
-            f"IrregularMaskGenerator(preset={self.preset!r}, min_hole_fraction="
-            f"{self.min_hole_fraction}, max_hole_fraction={self.max_hole_fraction}, "
-            f"max_boxes={self.max_boxes}, max_tries={self.max_tries})"
+    preset: str = "medium"
+    min_hole_fraction: float = 0.0
+    max_hole_fraction: float = 0.5
+    max_boxes: int = 0
+    max_tries: int = 20
+
+    def __post_init__(self) -> None:
+        require(self.preset in PRESETS, "preset", f"expected one of {sorted(PRESETS)}, got {self.preset!r}")
+        require_in("min_hole_fraction", self.min_hole_fraction, 0.0, 1.0)
+        require_in("max_hole_fraction", self.max_hole_fraction, 0.0, 1.0)
+        require(self.max_hole_fraction > 0.0, "max_hole_fraction", "must be > 0 (else every mask is empty)")
+        require(
+            self.min_hole_fraction <= self.max_hole_fraction,
+            "min_hole_fraction",
+            f"{self.min_hole_fraction} exceeds max_hole_fraction {self.max_hole_fraction}",
         )
+        require(self.max_boxes >= 0, "max_boxes", f"must be >= 0, got {self.max_boxes!r}")
+        require(self.max_tries >= 1, "max_tries", f"must be >= 1, got {self.max_tries!r}")
 
     def __call__(
         self, height: int, width: int, rng: np.random.Generator, image: np.ndarray | None = None
@@ -99,10 +96,9 @@ class IrregularMaskGenerator:
         low = math.ceil(self.min_hole_fraction * area - 1e-9)
         high = math.floor(self.max_hole_fraction * area + 1e-9)
         if low > high:
-            raise param_error(
-                KIND, "min_hole_fraction",
-                f"no hole size between {self.min_hole_fraction} and {self.max_hole_fraction} "
-                f"exists at {height}x{width}",
+            raise ValueError(
+                f"masks.{KIND}.min_hole_fraction: no hole size between {self.min_hole_fraction} and "
+                f"max_hole_fraction {self.max_hole_fraction} exists at {height}x{width}"
             )
         return low, high
 
@@ -121,21 +117,12 @@ class IrregularMaskGenerator:
         return ops
 
 
-def _check_int(param: str, value: int, minimum: int) -> int:
-    """Return `value` if it is an integer ≥ minimum, else raise naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise param_error(KIND, param, f"must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _scaled(pixels_at_reference: float, scale: float) -> int:
     """Scale a reference-size length to this image, never below 1 px."""
     return max(1, round(pixels_at_reference * scale))
 
 
-def _stroke(
-    preset: StrokePreset, scale: float, height: int, width: int, rng: np.random.Generator
-) -> list[_Op]:
+def _stroke(preset: StrokePreset, scale: float, height: int, width: int, rng: np.random.Generator) -> list[_Op]:
     """One random walk of thick line segments."""
     x, y = int(rng.integers(width)), int(rng.integers(height))
     angle = rng.uniform(0.0, 2.0 * math.pi)

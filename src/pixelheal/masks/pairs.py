@@ -1,17 +1,31 @@
-"""Masks recovered from (original, occluded) image pairs."""
+"""Masks recovered from (original, occluded) image pairs: the "from_pairs" kind of `masks.generator`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from pixelheal.config import require
+
+KIND = "from_pairs"
 CHUNK = 256  # images per step, so memory-mapped sets are never fully loaded
+
+
+@dataclass(frozen=True)
+class FromPairsConfig:
+    """A pixel is a hole where any channel of the pair differs by more than `threshold` (of 255)."""
+
+    threshold: int = 10
+
+    def __post_init__(self) -> None:
+        require(0 <= self.threshold < 255, "threshold", f"must lie in [0, 254], got {self.threshold!r}")
 
 
 def masks_from_pairs(originals: np.ndarray, occluded: np.ndarray, threshold: int = 10) -> np.ndarray:
     """N×C×H×W uint8 pairs -> N×1×H×W uint8 mask, 1 where any channel differs by > threshold."""
     _check_pairs(originals, occluded)
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, np.integer)) or not 0 <= threshold < 255:
-        raise ValueError(f"masks.pairs.threshold: must be an integer in [0, 254], got {threshold!r}")
+    FromPairsConfig(threshold)  # the range check, also for direct calls
     n, _, height, width = originals.shape
     masks = np.empty((n, 1, height, width), np.uint8)
     for start in range(0, n, CHUNK):

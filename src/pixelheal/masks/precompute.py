@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from pixelheal.data.scratch import scratch_file
 from pixelheal.masks.base import MaskGenerator
 
 logger = logging.getLogger(__name__)
@@ -38,8 +38,7 @@ def precompute_masks(
 ) -> MaskSet:
     """One mask per image; image i always uses np.random.default_rng([seed, i])."""
     _check_inputs(images, seed, batch_size)
-    fd, path = tempfile.mkstemp(suffix=".npy", prefix="pixelheal_masks_")
-    os.close(fd)
+    path = str(scratch_file("masks"))
     try:
         masks, used = _fill(path, images, generator, seed, batch_size, progress)
     except BaseException:

@@ -1,46 +1,63 @@
-"""Inpainting architectures: a registry from architecture key to builder, and checkpoint loading.
+"""Inpainting architectures: a registry from architecture key to its declared hyper-parameters and builder.
 
-Adding an architecture means adding a module with a builder here; the training loop does not
-change. Every model is an `InpaintingModel` (see `pixelheal.models.base` for the contract).
+Adding an architecture means one module (a frozen config dataclass and a model built from it) and
+one entry here; the training loop does not change. Every model is an `InpaintingModel` (see
+`pixelheal.models.base` for the contract; sampling ones subclass `AutoregressiveInpainter`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from pixelheal.models.base import InpaintingModel, composite, masked_input
-from pixelheal.models.gan import gan
-from pixelheal.models.pixelcnn import pixelcnn
-from pixelheal.models.rowrnn import rowrnn
-from pixelheal.models.unet import unet_aspp, unet_frm
+from pixelheal.config import parse
+from pixelheal.models.base import InpaintingModel, composite
+from pixelheal.models.checkpoint import Checkpoint, read_checkpoint, save_checkpoint
+from pixelheal.models.fills import masked_input
+from pixelheal.models.gan import GANConfig, GANInpainter
+from pixelheal.models.pixelcnn import PixelCNNConfig, PixelCNNInpainter
+from pixelheal.models.rowrnn import RowRNNConfig, RowRNNInpainter
+from pixelheal.models.unet import UNetASPPConfig, UNetConfig, unet_aspp, unet_frm
 
-ARCHITECTURES: dict[str, Callable[..., InpaintingModel]] = {
-    "unet_frm": unet_frm,
-    "unet_aspp": unet_aspp,
-    "gan": gan,
-    "pixelcnn": pixelcnn,
-    "rowrnn": rowrnn,
+
+@dataclass(frozen=True)
+class Architecture:
+    """One architecture: its declared hyper-parameters (a frozen dataclass) and the builder of its model."""
+
+    config: type
+    build: Callable[[Any], InpaintingModel]
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "unet_frm": Architecture(UNetConfig, unet_frm),
+    "unet_aspp": Architecture(UNetASPPConfig, unet_aspp),
+    "gan": Architecture(GANConfig, GANInpainter),
+    "pixelcnn": Architecture(PixelCNNConfig, PixelCNNInpainter),
+    "rowrnn": Architecture(RowRNNConfig, RowRNNInpainter),
 }
 
 
-def make_model(kind: str, **hparams: Any) -> InpaintingModel:
-    """Build the architecture `kind` from its hyper-parameters."""
+def model_config(kind: str, hparams: dict[str, Any], where: str | None = None) -> Any:
+    """The declared hyper-parameters of architecture `kind`, checked; errors name `<where>.<key>`."""
     if kind not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {kind!r}; known: {', '.join(sorted(ARCHITECTURES))}")
-    try:
-        return ARCHITECTURES[kind](**hparams)
-    except TypeError as error:  # an unexpected keyword in the parameters block
-        raise ValueError(f"{kind}.model: {error}") from None
+        raise ValueError(f"{where or 'model'}.kind: unknown architecture {kind!r}; known: {sorted(ARCHITECTURES)}")
+    return parse(ARCHITECTURES[kind].config, hparams, where or f"{kind}.model")
 
 
-def from_checkpoint(checkpoint: dict[str, Any]) -> InpaintingModel:
-    """Rebuild a ready-to-use model (eval mode, on the CPU) from a checkpoint dict."""
-    model = make_model(checkpoint["arch"], **checkpoint["hparams"])
-    model.load_state_dict(checkpoint["model"])
+def make_model(kind: str, *, where: str | None = None, **hparams: Any) -> InpaintingModel:
+    """Build the architecture `kind` from its hyper-parameters (`where`: the parameter block's name)."""
+    config = model_config(kind, hparams, where)
+    return ARCHITECTURES[kind].build(config)
+
+
+def from_checkpoint(checkpoint: Checkpoint) -> InpaintingModel:
+    """Rebuild a ready-to-use model (eval mode, on the CPU) from a checkpoint."""
+    model = make_model(checkpoint.arch, **checkpoint.hparams)
+    model.load_state_dict(checkpoint.model)
     return model.eval()
 
 
@@ -49,18 +66,17 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> InpaintingMode
     return from_checkpoint(read_checkpoint(path)).to(device)
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint dict, with one clear message when the file is missing or not a checkpoint."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(f"{path} is not a readable PixelHeal checkpoint: {error}") from None
-    if not isinstance(checkpoint, dict) or not {"arch", "hparams", "model"} <= checkpoint.keys():
-        raise ValueError(f"{path} is not a PixelHeal checkpoint (needs arch, hparams and model)")
-    return checkpoint
-
-
-__all__ = ["ARCHITECTURES", "InpaintingModel", "composite", "from_checkpoint", "load", "make_model", "masked_input", "read_checkpoint"]
+__all__ = [
+    "ARCHITECTURES",
+    "Architecture",
+    "Checkpoint",
+    "InpaintingModel",
+    "composite",
+    "from_checkpoint",
+    "load",
+    "make_model",
+    "masked_input",
+    "model_config",
+    "read_checkpoint",
+    "save_checkpoint",
+]

@@ -21,6 +21,39 @@ class DoubleConv(nn.Sequential):
         )
 
 
+class TransposedUpsample(nn.ConvTranspose2d):
+    """Learned x2 upsampling to the skip's width (a 2x2 transposed convolution), padded to the skip's size."""
+
+    def __init__(self, in_channels: int, skip_channels: int) -> None:
+        super().__init__(in_channels, skip_channels, kernel_size=2, stride=2)
+
+    @staticmethod
+    def out_width(in_channels: int, skip_channels: int) -> int:
+        """Channels of the upsampled features."""
+        return skip_channels
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = super().forward(x)  # (B, skip, 2h, 2w)
+        # Odd sides (28 → 14 → 7 → 3) come back one short: pad to the skip's size.
+        return F.pad(x, [0, skip.shape[-1] - x.shape[-1], 0, skip.shape[-2] - x.shape[-2]])
+
+
+class BilinearUpsample(nn.Module):
+    """Parameter-free bilinear upsampling to the skip's size; the channel count is kept."""
+
+    def __init__(self, in_channels: int, skip_channels: int) -> None:
+        super().__init__()  # nothing to learn: the widths are taken only to match TransposedUpsample
+
+    @staticmethod
+    def out_width(in_channels: int, skip_channels: int) -> int:
+        """Channels of the upsampled features."""
+        return in_channels
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        # Upsampling to the skip's exact size keeps odd sides (e.g. 25 → 12 → 25) aligned.
+        return F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+
+
 def resize_mask(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Mask at a feature scale: the fraction of hole pixels each feature cell covers."""
     return F.adaptive_avg_pool2d(masks, size)  # (B, 1, h, w) in [0, 1]

@@ -4,7 +4,7 @@ Causality contract: the output at pixel (i, j), colour group g may depend on the
 input only at pixels before (i, j) in raster order, and at (i, j) itself on colour channels < g
 (R → G → B). Every spatial kernel is stored as its causal half (rows up to the centre row) and
 padded only on top, left and right, so a window cropped at the current row computes the same values.
-Each layer records its `reach` (rows up, columns left, columns right) so the sampler can crop.
+Each layer records its `reach` (rows up, columns left, columns right) so the trunks can crop.
 """
 
 from __future__ import annotations
@@ -33,32 +33,38 @@ def channel_groups(n_channels: int, n_groups: int) -> torch.Tensor:
     return torch.arange(n_channels) * n_groups // n_channels  # (n_channels,)
 
 
-def causal_mask(out_groups: torch.Tensor, in_groups: torch.Tensor, height: int, width: int,
-                centre_col: int, mask_type: str) -> torch.Tensor:
+def causal_mask(
+    out_groups: torch.Tensor, in_groups: torch.Tensor, height: int, width: int, centre_col: int, mask_type: str
+) -> torch.Tensor:
     """Mask (out, in, height, width) of a causal kernel whose centre is in its last row at `centre_col`."""
     # Rows above the centre all visible, the centre row left of the centre too; at the centre,
     # type "A" lets colour group g see input groups < g, type "B" groups <= g.
     mask = torch.ones(len(out_groups), len(in_groups), height, width)
-    mask[:, :, -1, centre_col + 1:] = 0  # later pixels of the current row
+    mask[:, :, -1, centre_col + 1 :] = 0  # later pixels of the current row
     later = out_groups[:, None] > in_groups[None, :] if mask_type == "A" else out_groups[:, None] >= in_groups[None, :]
     mask[:, :, -1, centre_col] = later.float()
     return mask
 
 
 class MaskedConv2d(nn.Conv2d):
-    """Convolution over a causal half-kernel with colour-group masking at its centre."""
-    # `size` is the full (odd) kernel size k; the stored kernel is (k//2 + 1, k), or (1, k//2 + 1)
-    # with `row_only` (the gated PixelCNN's horizontal stack).
+    """Convolution over a causal half-kernel with colour-group masking at its centre.
 
-    def __init__(self, in_groups: torch.Tensor, out_groups: torch.Tensor, size: int, mask_type: str,
-                 *, row_only: bool = False) -> None:
+    `size` is the full (odd) kernel size k; the stored kernel is (k//2 + 1, k), or (1, k//2 + 1)
+    with `row_only` (the gated PixelCNN's horizontal stack).
+    """
+
+    def __init__(
+        self, in_groups: torch.Tensor, out_groups: torch.Tensor, size: int, mask_type: str, *, row_only: bool = False
+    ) -> None:
         half = size // 2
         height, width = (1, half + 1) if row_only else (half + 1, size)
         super().__init__(len(in_groups), len(out_groups), (height, width))
         self.pad = (half, 0 if row_only else half, height - 1, 0)  # left, right, top, bottom
         self.reach = Reach(height - 1, half, 0 if row_only else half)
         # Not persistent: the mask follows from the hyper-parameters, so checkpoints hold weights only.
-        self.register_buffer("mask", causal_mask(out_groups, in_groups, height, width, half, mask_type), persistent=False)
+        self.register_buffer(
+            "mask", causal_mask(out_groups, in_groups, height, width, half, mask_type), persistent=False
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(F.pad(x, self.pad), self.weight * self.mask, self.bias)
@@ -83,8 +89,10 @@ def shift_down(x: torch.Tensor) -> torch.Tensor:
 
 
 class ResidualBlock(nn.Module):
-    """ReLU-1x1-ReLU-masked 3x3-ReLU-1x1 plus skip, conditioning added after the 3x3."""
-    # The 1x1 convs are mask B too: an unmasked 1x1 would mix colour groups and break R → G → B.
+    """ReLU-1x1-ReLU-masked 3x3-ReLU-1x1 plus skip, conditioning added after the 3x3.
+
+    The 1x1 convs are mask B too: an unmasked 1x1 would mix colour groups and break R → G → B.
+    """
 
     def __init__(self, groups: torch.Tensor, inner_groups: torch.Tensor, cond_channels: int) -> None:
         super().__init__()
@@ -106,21 +114,24 @@ def gate(x: torch.Tensor) -> torch.Tensor:
 
 
 class GatedLayer(nn.Module):
-    """Gated PixelCNN layer (van den Oord et al. 2016): vertical + horizontal stacks, tanh·sigmoid gates."""
-    # The vertical stack feeds the horizontal one from the rows above, which removes the blind
-    # spot; the first layer (mask A) has no horizontal residual.
+    """Gated PixelCNN layer (van den Oord et al. 2016): vertical + horizontal stacks, tanh·sigmoid gates.
 
-    def __init__(self, in_groups: torch.Tensor, groups: torch.Tensor, size: int, cond_channels: int,
-                 first: bool) -> None:
+    The vertical stack feeds the horizontal one from the rows above, which removes the blind
+    spot; the first layer (mask A) has no horizontal residual.
+    """
+
+    def __init__(
+        self, in_groups: torch.Tensor, groups: torch.Tensor, size: int, cond_channels: int, first: bool
+    ) -> None:
         super().__init__()
         channels, doubled = len(groups), torch.cat([groups, groups])  # gate halves share a group
-        self.first = first
-        self.vertical = VerticalConv2d(len(in_groups), 2 * channels, size)
+        self.first, self.gate_channels = first, 2 * channels
+        self.vertical = VerticalConv2d(len(in_groups), self.gate_channels, size)
         self.horizontal = MaskedConv2d(in_groups, doubled, size, "A" if first else "B", row_only=True)
-        self.v_to_h = nn.Conv2d(2 * channels, 2 * channels, 1)
+        self.v_to_h = nn.Conv2d(self.gate_channels, self.gate_channels, 1)
         self.h_out = MaskedConv2d(groups, groups, 1, "B")
-        self.cond_v = nn.Conv2d(cond_channels, 2 * channels, 1)
-        self.cond_h = nn.Conv2d(cond_channels, 2 * channels, 1)
+        self.cond_v = nn.Conv2d(cond_channels, self.gate_channels, 1)
+        self.cond_h = nn.Conv2d(cond_channels, self.gate_channels, 1)
         self.reach = self.vertical.reach  # the horizontal stack's left reach is no larger
 
     def forward(self, v: torch.Tensor, h: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -139,8 +150,10 @@ class GatedLayer(nn.Module):
 
 
 class ConditioningStack(nn.Module):
-    """Unmasked dilated 3x3 convs over (masked image, mask): known pixels may be read anywhere."""
-    # Dilations 1, 2, 4, ... widen the view across large holes at little cost.
+    """Unmasked dilated 3x3 convs over (masked image, mask): known pixels may be read anywhere.
+
+    Dilations 1, 2, 4, ... widen the view across large holes at little cost.
+    """
 
     def __init__(self, in_channels: int, channels: int, n_layers: int) -> None:
         super().__init__()
@@ -160,5 +173,6 @@ class OutputHead(nn.Sequential):
     """ReLU-1x1 mask B-ReLU-1x1 mask B: hidden features → per-channel logits, colour order kept."""
 
     def __init__(self, groups: torch.Tensor, out_groups: torch.Tensor) -> None:
-        super().__init__(nn.ReLU(), MaskedConv2d(groups, groups, 1, "B"), nn.ReLU(),
-                         MaskedConv2d(groups, out_groups, 1, "B"))
+        super().__init__(
+            nn.ReLU(), MaskedConv2d(groups, groups, 1, "B"), nn.ReLU(), MaskedConv2d(groups, out_groups, 1, "B")
+        )

@@ -13,74 +13,66 @@ Inputs of the GRU of channel c at step k of row i (all summed into one `embed_di
   * a linear map of the previous row's hidden state after it read pixel (i-1, k), i.e. its step
     k+1 (so the pixel right above is seen and information flows down the image).
 
-Sampling draws one `torch.rand` uniform per image and hole sub-pixel from torch's global RNG
-(reproducible with `torch.manual_seed`); results also depend on the batch composition, because
-every image of the batch draws at every position that is a hole in any of them. `naive_inpaint`
-(one full forward pass per hole position) is the slow reference the fast `RowSampler` must match.
+Likelihood, sampling and the naive reference sampler come from `AutoregressiveInpainter`; the fast
+path is `RowSampler`, which carries GRU states through the incremental interface `run_steps` /
+`channel_logits` instead of re-running the image.
 """
 
 from __future__ import annotations
 
 import logging
-import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pixelheal.models.base import InpaintingModel, composite
+from pixelheal.config import require
+from pixelheal.models.autoregressive import LEVELS, AutoregressiveInpainter, Chooser, Sampling, hole_flags
 
 logger = logging.getLogger(__name__)
 
-LEVELS = 256  # intensity tokens 0..255
 START = 256  # start row / start column (and the pad step past the row's end)
 INFILL = 257  # hole marker in the conditioning input
 VOCAB = 258
-MODES = ("sample", "greedy")
 
 
-class RowRNNInpainter(InpaintingModel):
+@dataclass(frozen=True)
+class RowRNNConfig:
+    """Hyper-parameters of `rowrnn`."""
+
+    in_channels: int = 3
+    embed_dim: int = 64
+    hidden: int = 32
+    n_layers: int = 3  # GRU layers per colour channel
+    sampling: Sampling = "sample"
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        for key in ("in_channels", "embed_dim", "hidden", "n_layers"):
+            require(getattr(self, key) >= 1, key, f"must be at least 1, got {getattr(self, key)}")
+        require(self.temperature > 0, "temperature", f"must be positive, got {self.temperature}")
+
+
+class RowRNNInpainter(AutoregressiveInpainter):
     """One multi-layer GRU per colour channel over rows, conditioned on the infill-marked image."""
 
-    def __init__(
-        self,
-        *,
-        in_channels: int = 3,
-        embed_dim: int = 64,
-        hidden: int = 32,
-        n_layers: int = 3,
-        sampling: str = "sample",
-        temperature: float = 1.0,
-    ) -> None:
-        super().__init__()
-        for name, value in (("in_channels", in_channels), ("embed_dim", embed_dim), ("hidden", hidden), ("n_layers", n_layers)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if sampling not in MODES:
-            raise ValueError(f"sampling: expected one of {list(MODES)}, got {sampling!r}")
-        if not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ValueError(f"temperature must be positive, got {temperature!r}")
-        self.channels, self.sampling, self.temperature = in_channels, sampling, float(temperature)
-        c = self.channels
+    def __init__(self, config: RowRNNConfig) -> None:
+        super().__init__(config.in_channels, sampling=config.sampling, temperature=config.temperature)
+        self.config = config
+        c, embed_dim, hidden = config.in_channels, config.embed_dim, config.hidden
         # Embedding tables, VOCAB rows each: previous pixel (c tables), conditioning (c), current pixel (c - 1).
         self.prev_table, self.cond_table, self.cur_table = 0, c, 2 * c
         self.embed = nn.Embedding((3 * c - 1) * VOCAB, embed_dim)
-        self.grus = nn.ModuleList(nn.GRU(embed_dim, hidden, n_layers, batch_first=True) for _ in range(c))
+        self.grus = nn.ModuleList(nn.GRU(embed_dim, hidden, config.n_layers, batch_first=True) for _ in range(c))
         self.above = nn.ModuleList(nn.Linear(hidden, embed_dim) for _ in range(c))
         self.heads = nn.ModuleList(nn.Linear(hidden, LEVELS) for _ in range(c))
 
     # ----- tokens and embeddings -------------------------------------------------------------
 
-    def _tokens(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Intensity tokens (B, C, H, W), hole flags (B, 1, H, W) and infill-marked conditioning tokens."""
-        if images.dim() != 4 or images.shape[1] != self.channels:
-            raise ValueError(f"images: expected (B, {self.channels}, H, W) for in_channels={self.channels}, got {tuple(images.shape)}")
-        if masks.shape != (images.shape[0], 1, *images.shape[2:]):
-            raise ValueError(f"masks: expected shape {(images.shape[0], 1, *images.shape[2:])}, got {tuple(masks.shape)}")
-        values = (images * 255).round().clamp(0, 255).long()  # contract: images in [0, 1]
-        holes = masks > 0.5  # contract: 1 = hole
-        cond = values.masked_fill(holes, INFILL)  # (B, C, H, W)
-        return values, holes, cond
+    def condition_tokens(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Infill-marked conditioning tokens (B, C, H, W): the known intensities, INFILL on the holes."""
+        return self.quantise(images).masked_fill(hole_flags(masks), INFILL)
 
     def _embed_sum(self, first: int, tokens: torch.Tensor) -> torch.Tensor:
         """Sum over channels n of table (first + n) applied to tokens (B, n, *S) → (B, *S, D)."""
@@ -110,28 +102,36 @@ class RowRNNInpainter(InpaintingModel):
         padded = F.pad(onehot, (0, VOCAB - LEVELS))  # (B, n, H, W, VOCAB)
         return self._embed_onehot(first, self._pad(padded, F.one_hot(start, VOCAB).to(onehot.dtype), left))
 
-    def _input_grids(self, values: torch.Tensor, cond: torch.Tensor, onehot: torch.Tensor | None = None) -> list[torch.Tensor]:
+    def _input_grids(
+        self, values: torch.Tensor, cond: torch.Tensor, onehot: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
         """Per channel, the summed token embeddings of every step of the padded grid (B, H+1, W+1, D)."""
         # Step k reads the previous pixel k-1 (start column on the left) and the conditioning and
         # colour inputs of pixel k itself (pad column on the right, for the extra step W).
         base = self._value_grid(self.prev_table, values, onehot, left=True)
         base = base + self._value_grid(self.cond_table, cond, None, left=False)
         return [base] + [
-            base + self._value_grid(self.cur_table, values[:, :c], None if onehot is None else onehot[:, :c], left=False)
+            base
+            + self._value_grid(self.cur_table, values[:, :c], None if onehot is None else onehot[:, :c], left=False)
             for c in range(1, self.channels)
         ]
 
-    def _row_tokens(self, values: torch.Tensor, cond: torch.Tensor, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _row_tokens(
+        self, values: torch.Tensor, cond: torch.Tensor, i: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Previous-pixel, conditioning and current-pixel tokens (B, C, W+1) of every step of row i (-1 = start row)."""
         b, c, _, w = values.shape
         start = values.new_full((b, c, 1), START)
         if i < 0:
             row = values.new_full((b, c, w + 1), START)
             return row, row, row
-        return (torch.cat([start, values[:, :, i]], -1), torch.cat([cond[:, :, i], start], -1),
-                torch.cat([values[:, :, i], start], -1))
+        return (
+            torch.cat([start, values[:, :, i]], -1),
+            torch.cat([cond[:, :, i], start], -1),
+            torch.cat([values[:, :, i], start], -1),
+        )
 
-    # ----- the recurrence --------------------------------------------------------------------
+    # ----- the recurrence, teacher-forced ------------------------------------------------------
 
     @staticmethod
     def _shift(above: torch.Tensor) -> torch.Tensor:
@@ -150,112 +150,71 @@ class RowRNNInpainter(InpaintingModel):
                 outputs.append(above)
         return torch.stack(outputs, dim=1)
 
-    def _pixel_states(self, images: torch.Tensor, masks: torch.Tensor, onehot: torch.Tensor | None = None):
-        """Per channel the teacher-forced states (B, H, W, hidden) that predict each pixel; tokens; holes."""
-        values, holes, cond = self._tokens(images, masks)
-        grids = self._input_grids(values, cond, onehot)
+    def _pixel_states(
+        self, images: torch.Tensor, masks: torch.Tensor, onehot: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
+        """Per channel the teacher-forced states (B, H, W, hidden) that predict each pixel."""
+        values = self.quantise(images)
+        grids = self._input_grids(values, self.condition_tokens(images, masks), onehot)
         w = values.shape[-1]
-        return [self._channel_states(c, grids[c])[:, :, :w] for c in range(self.channels)], values, holes
+        return [self._channel_states(c, grids[c])[:, :, :w] for c in range(self.channels)]
 
     def logits(self, images: torch.Tensor, masks: torch.Tensor, onehot: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher-forced logits (B, C, 256, H, W); `onehot` (B, C, H, W, 256) replaces the image values."""
-        states, _, _ = self._pixel_states(images, masks, onehot)
+        states = self._pixel_states(images, masks, onehot)
         per_channel = [head(state) for head, state in zip(self.heads, states)]  # (B, H, W, 256) each
         return torch.stack(per_channel, dim=1).permute(0, 1, 4, 2, 3)
 
-    def forward(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced one-step-ahead predictive mean in [0, 1], shape (B, C, H, W)."""
-        probs = self.logits(images, masks).softmax(dim=2)  # (B, C, 256, H, W)
-        levels = torch.arange(LEVELS, device=probs.device, dtype=probs.dtype) / 255
-        return torch.einsum("bcvhw,v->bchw", probs, levels)
-
-    # ----- training and scoring --------------------------------------------------------------
-
-    def _hole_nll(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-image summed NLL in nats over hole sub-pixels (B,) and their counts (B,)."""
-        states, values, holes = self._pixel_states(images, masks)
-        where = holes[:, 0].nonzero(as_tuple=True)  # (b, i, k) of every hole pixel
-        # The heads only run on hole pixels: the known ones carry no loss.
-        nll = sum(F.cross_entropy(head(state[where]), values[:, c][where], reduction="none")
-                  for c, (head, state) in enumerate(zip(self.heads, states)))  # (N,) summed over channels
-        per_image = states[0].new_zeros(len(values)).index_add(0, where[0], nll)
-        return per_image, holes.flatten(1).sum(1).to(per_image.dtype) * self.channels
+    def hole_logits(self, images: torch.Tensor, masks: torch.Tensor, where: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """Teacher-forced logits (N, 256, C) of the hole pixels only: the heads skip the known ones."""
+        states = self._pixel_states(images, masks)
+        return torch.stack([head(state[where]) for head, state in zip(self.heads, states)], dim=2)
 
     def losses(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Mean cross-entropy over the hole sub-pixels of the batch (0 with a graph when there are none)."""
-        nll, count = self._hole_nll(images, masks)
-        return {"loss": nll.sum() / count.sum().clamp_min(1)}
+        """Mean cross-entropy over the hole sub-pixels in nats (0 with a graph when there are none)."""
+        # "loss" only: the Row-RNN's training history has never had a bits/dim term.
+        return {"loss": super().losses(images, masks)["loss"]}
 
-    @torch.no_grad()
-    def validation_step(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, float]:
-        """Hole cross-entropy (nats) and the same in bits/dim; no sampling, so validation stays cheap."""
-        loss = self.losses(images, masks)["loss"].item()
-        return {"loss": loss, "nll_bpd": loss / math.log(2)}
+    # ----- the recurrence, incremental (the fast sampler's interface) --------------------------
 
-    @torch.no_grad()
-    def test_metrics(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Teacher-forced NLL of the true hole pixels in bits/dim per image (NaN for an empty hole)."""
-        nll, count = self._hole_nll(images, masks)
-        return {"nll_bpd": nll / (count * math.log(2))}  # 0/0 = NaN for an empty hole
+    def initial_rows(self, values: torch.Tensor) -> list[torch.Tensor]:
+        """Per channel the row states (B, W+1, hidden) above the start row: zeros."""
+        b, _, _, w = values.shape
+        return [values.new_zeros(b, w + 1, self.config.hidden, dtype=self.embed.weight.dtype)] * self.channels
 
-    # ----- inpainting ------------------------------------------------------------------------
+    def run_steps(
+        self,
+        c: int,
+        values: torch.Tensor,
+        cond: torch.Tensor,
+        i: int,
+        k0: int,
+        k1: int,
+        above: torch.Tensor,
+        state: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Channel c's GRU over steps k0..k1-1 of row i (-1 = start row): outputs (B, k1-k0, hidden) and state.
 
-    def _choose(self, logits: torch.Tensor, mode: str) -> torch.Tensor:
-        """A token per image (B,) from logits (B, 256)."""
-        if mode == "greedy":
-            return logits.argmax(-1)
-        # Inverse-CDF draw: one uniform per image, several times faster than torch.multinomial on CPU.
-        cdf = F.softmax(logits / self.temperature, dim=-1).cumsum(-1)  # (B, 256)
-        u = torch.rand(len(logits), 1, device=logits.device, dtype=cdf.dtype)
-        return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_max(LEVELS - 1)  # rounding may leave cdf[-1] < u
-
-    @torch.no_grad()
-    def inpaint(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """Composited completion in [0, 1] in the `sampling` mode; known pixels are returned unchanged."""
-        return self.complete(images, masks, self.sampling)
-
-    @torch.no_grad()
-    def inpaint_samples(self, images: torch.Tensor, masks: torch.Tensor, n_samples: int) -> list[torch.Tensor]:
-        """`n_samples` sampled completions (always sampling, whatever `sampling` says), drawn as one batch."""
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be at least 1, got {n_samples}")
-        out = self.complete(images.repeat(n_samples, 1, 1, 1), masks.repeat(n_samples, 1, 1, 1), "sample")
-        return list(out.chunk(n_samples))
-
-    @torch.no_grad()
-    def complete(self, images: torch.Tensor, masks: torch.Tensor, mode: str) -> torch.Tensor:
-        """Composited completion with the incremental sampler in an explicit mode ("sample" or "greedy")."""
-        _check_mode(mode)
-        values, holes, cond = self._tokens(images, masks)
-        values, _ = RowSampler(self, values, holes, cond, mode).run()
-        return composite(images, holes.to(images.dtype), values.to(images.dtype) / 255)
-
-    @torch.no_grad()
-    def naive_inpaint(self, images: torch.Tensor, masks: torch.Tensor, mode: str | None = None,
-                      max_positions: int | None = None) -> torch.Tensor:
-        """Reference sampler: a full teacher-forced forward pass per hole position and channel (slow).
-
-        `max_positions` stops after that many positions (holed in any image, raster order), leaving
-        later holes at their input values, so benchmarks can time a prefix and extrapolate.
+        `values` (B, C, H, W) are the tokens so far, `cond` the conditioning tokens, `above` the
+        channel's row states (B, W+1, hidden) of row i-1 and `state` its GRU state after step k0-1
+        (None at k0 = 0).
         """
-        mode = _check_mode(mode or self.sampling)
-        values, holes, cond = self._tokens(images, masks)
-        values = values.clone()
-        positions = holes.any(0)[0].nonzero().tolist()  # raster order over positions holed anywhere
-        for i, k in positions[:max_positions]:
-            for c in range(self.channels):
-                grid = self._input_grids(values, cond)[c]
-                states = self._channel_states(c, grid)  # (B, H, W+1, hidden)
-                choice = self._choose(self.heads[c](states[:, i, k]), mode)
-                values[:, c, i, k] = torch.where(holes[:, 0, i, k], choice, values[:, c, i, k])
-        return composite(images, holes.to(images.dtype), values.to(images.dtype) / 255)
+        prev, known, cur = (t[..., k0:k1] for t in self._row_tokens(values, cond, i))
+        x = self._embed_sum(self.prev_table, prev) + self._embed_sum(self.cond_table, known)
+        if c:
+            x = x + self._embed_sum(self.cur_table, cur[:, :c])
+        x = x + self.above[c](self._shift(above)[:, k0:k1])  # (B, k1-k0, D)
+        return self.grus[c](x, state)
 
-    @torch.no_grad()
-    def sampler_nll_bpd(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """NLL (bits/dim, (B,)) of the true hole pixels through the incremental sampler (checks `test_metrics`)."""
-        values, holes, cond = self._tokens(images, masks)
-        _, nll = RowSampler(self, values, holes, cond, "score").run()
-        return nll / (holes.flatten(1).sum(1) * self.channels * math.log(2))
+    def channel_logits(self, c: int, outputs: torch.Tensor) -> torch.Tensor:
+        """Logits (..., 256) of channel c from its GRU outputs (..., hidden)."""
+        return self.heads[c](outputs)
+
+    def fill_raster(
+        self, images: torch.Tensor, masks: torch.Tensor, values: torch.Tensor, choose: Chooser
+    ) -> torch.Tensor:
+        """`values` (B, C, H, W) with the hole sub-pixels set by `choose`, carrying GRU states (`RowSampler`)."""
+        return RowSampler(self, values, hole_flags(masks), self.condition_tokens(images, masks), choose).run()
 
 
 class RowSampler:
@@ -263,44 +222,37 @@ class RowSampler:
 
     Rows without a hole in any image, and the parts of a hole row before its first / after its last
     hole column, run teacher-forced as one GRU call per channel; only the hole span steps pixel by
-    pixel. Mode "score" keeps the true values and accumulates their NLL instead of sampling.
+    pixel.
     """
 
-    def __init__(self, model: RowRNNInpainter, values: torch.Tensor, holes: torch.Tensor, cond: torch.Tensor, mode: str) -> None:
-        self.model, self.values, self.holes, self.cond, self.mode = model, values.clone(), holes, cond, mode
-        self.nll = values.new_zeros(values.shape[0], dtype=model.embed.weight.dtype)
+    def __init__(
+        self, model: RowRNNInpainter, values: torch.Tensor, holes: torch.Tensor, cond: torch.Tensor, choose: Chooser
+    ) -> None:
+        self.model, self.values, self.holes, self.cond, self.choose = model, values.clone(), holes, cond, choose
 
-    def run(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Completed tokens (B, C, H, W) and, in "score" mode, the hole NLL in nats per image (B,)."""
-        b, _, h, w = self.values.shape
-        hidden = self.model.grus[0].hidden_size
-        above = [self.values.new_zeros(b, w + 1, hidden, dtype=self.nll.dtype)] * self.model.channels
+    def run(self) -> torch.Tensor:
+        """Completed tokens (B, C, H, W)."""
+        b, _, h, _ = self.values.shape
         hole_rows = self.holes[:, 0].any(0).any(1).nonzero().flatten().tolist()
         if not hole_rows:
-            return self.values, self.nll
-        logger.debug("row sampler (%s): %d hole rows of %d, batch %d", self.mode, len(hole_rows), h, b)
-        above = self._row(-1, above, [])
+            return self.values
+        logger.debug("row sampler: %d hole rows of %d, batch %d", len(hole_rows), h, b)
+        above = self._row(-1, self.model.initial_rows(self.values), [])
         for i in range(hole_rows[-1] + 1):  # rows below the last hole row cannot change anything
             above = self._row(i, above, self.holes[:, 0, i].any(0).nonzero().flatten().tolist())
-        return self.values, self.nll
+        return self.values
 
-    def _steps(self, c: int, i: int, k0: int, k1: int, above: torch.Tensor,
-               state: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """GRU outputs (B, k1-k0, hidden) and state of channel c over steps k0..k1-1 of row i."""
-        model = self.model
-        prev, cond, cur = (t[..., k0:k1] for t in model._row_tokens(self.values, self.cond, i))
-        x = model._embed_sum(model.prev_table, prev) + model._embed_sum(model.cond_table, cond)
-        if c:
-            x = x + model._embed_sum(model.cur_table, cur[:, :c])
-        x = x + model.above[c](model._shift(above)[:, k0:k1])  # (B, k1-k0, D)
-        return model.grus[c](x, state)
+    def _steps(
+        self, c: int, i: int, k0: int, k1: int, above: torch.Tensor, state: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.run_steps(c, self.values, self.cond, i, k0, k1, above, state)
 
     def _row(self, i: int, above: list[torch.Tensor], hole_cols: list[int]) -> list[torch.Tensor]:
         """Run row i (-1 = start row), filling its holes; returns each channel's row states (B, W+1, hidden)."""
         steps = self.values.shape[-1] + 1
-        if not hole_cols:  # nothing to sample: one teacher-forced call per channel
-            return [self._steps(c, i, 0, steps, above[c], None)[0] for c in range(self.model.channels)]
         channels = range(self.model.channels)
+        if not hole_cols:  # nothing to sample: one teacher-forced call per channel
+            return [self._steps(c, i, 0, steps, above[c], None)[0] for c in channels]
         first, last, holed = hole_cols[0], hole_cols[-1], set(hole_cols)
         outputs: list[list[torch.Tensor]] = [[] for _ in channels]
         states: list[torch.Tensor | None] = [None for _ in channels]
@@ -313,29 +265,14 @@ class RowSampler:
                 out, states[c] = self._steps(c, i, k, k + 1, above[c], states[c])
                 outputs[c].append(out)
                 if k in holed:  # no draw at a column without holes: the RNG use matches the naive path
-                    self._fill(c, i, k, self.model.heads[c](out[:, 0]))
+                    self._fill(c, i, k, out[:, 0])
         if last + 1 < steps:  # the rest of the row (and its pad step) is fixed now: one call per channel
             for c in channels:
                 outputs[c].append(self._steps(c, i, last + 1, steps, above[c], states[c])[0])
         return [torch.cat(parts, dim=1) for parts in outputs]
 
-    def _fill(self, c: int, i: int, k: int, logits: torch.Tensor) -> None:
-        """Set sub-pixel (c, i, k) of every image with a hole there (or score its true value)."""
-        hole = self.holes[:, 0, i, k]
-        if self.mode == "score":
-            logp = F.log_softmax(logits, dim=-1).gather(1, self.values[:, c, i, k, None])[:, 0]
-            self.nll -= torch.where(hole, logp, torch.zeros_like(logp))
-            return
-        choice = self.model._choose(logits, self.mode)
-        self.values[:, c, i, k] = torch.where(hole, choice, self.values[:, c, i, k])
-
-
-def _check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise ValueError(f"sampling: expected one of {list(MODES)}, got {mode!r}")
-    return mode
-
-
-def rowrnn(**kwargs) -> RowRNNInpainter:
-    """Row-RNN inpainter; keyword-only hyper-parameters (see `RowRNNInpainter`)."""
-    return RowRNNInpainter(**kwargs)
+    def _fill(self, c: int, i: int, k: int, outputs: torch.Tensor) -> None:
+        """Set sub-pixel (c, i, k) of every image with a hole there from the GRU outputs (B, hidden)."""
+        rows = self.holes[:, 0, i, k].nonzero().squeeze(1)
+        logits = self.model.channel_logits(c, outputs)[rows]  # (b, 256)
+        self.values[rows, c, i, k] = self.choose(logits, rows, self.values[rows, c, i, k])

@@ -1,98 +1,175 @@
-"""U-Net inpainters with mask-aware feature refinement modules (`unet_frm`, `unet_aspp`)."""
+"""One mask-aware U-Net assembly, and the U-Net inpainters built from it (`unet_frm`, `unet_aspp`).
+
+`UNet` is written once, with pluggable pieces: the upsampling of each decoder block (learned
+`TransposedUpsample` or parameter-free `BilinearUpsample`), the mask-aware refinement after the skip
+is concatenated (`FeatureRefinement`, `ASPPRefinement` or none) and an optional `SelfAttention`
+before the bottleneck. The U-Net inpainters and the GAN's generator (`models.gan`) are such U-Nets.
+
+U-Net inpainter (widths w1..wk, then the bottleneck wb; input: the filled image ++ the mask):
+    enc_i DoubleConv(w_{i-1} → w_i), max-pool after each; bottleneck DoubleConv(wk → wb);
+    dec_i: ConvTranspose2d(x2 → w_i) → concat skip (2 w_i) → refinement(2 w_i) → DoubleConv(2 w_i → w_i);
+    head 1x1 conv (w1 → C, zero at init) → sigmoid(head + logit(fill)) in [0, 1] (no prior for "zero").
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pixelheal.models.base import HOLE_FILLS, InpaintingModel, fill_holes, fill_logit
-from pixelheal.models.blocks import ASPPRefinement, DoubleConv, FeatureRefinement
+from pixelheal.config import require
+from pixelheal.models.attention import SelfAttention
+from pixelheal.models.base import InpaintingModel
+from pixelheal.models.blocks import ASPPRefinement, DoubleConv, FeatureRefinement, TransposedUpsample
+from pixelheal.models.fills import HoleFill, fill_holes, fill_logit
+from pixelheal.models.losses import PixelLoss, pixel_error
+
+Refinement = Callable[[int], nn.Module]  # channels -> module(features, masks), same shape out
+
+
+class Upsample(Protocol):
+    """A decoder's upsampling (`TransposedUpsample`, `BilinearUpsample`): built from (in, skip) channels."""
+
+    def __call__(self, in_channels: int, skip_channels: int) -> nn.Module: ...  # module(x, skip) at the skip's size
+
+    def out_width(self, in_channels: int, skip_channels: int) -> int: ...  # channels it outputs
 
 
 class DecoderBlock(nn.Module):
-    """Upsample → concatenate the skip → refine with the mask → DoubleConv."""
+    """Upsample → concatenate the skip → refine with the mask (if any) → DoubleConv to the skip's width."""
 
-    def __init__(self, in_channels: int, skip_channels: int, out_channels: int, refinement: nn.Module) -> None:
+    def __init__(self, in_channels: int, skip_channels: int, upsample: Upsample, refinement: Refinement | None) -> None:
         super().__init__()
-        self.up = nn.ConvTranspose2d(in_channels, skip_channels, kernel_size=2, stride=2)
-        self.refine = refinement
-        self.conv = DoubleConv(2 * skip_channels, out_channels)
+        merged = upsample.out_width(in_channels, skip_channels) + skip_channels
+        # The refinement draws its weights before the upsampling (as the original U-Net built them), so
+        # seeded builds are unchanged; it is registered after it, so the state_dict reads up, refine, conv.
+        refine = refinement(merged) if refinement is not None else None
+        self.up = upsample(in_channels, skip_channels)
+        self.refine = refine
+        self.conv = DoubleConv(merged, skip_channels)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        x = self.up(x)
-        # Odd sides (28 → 14 → 7 → 3) come back one short: pad to the skip's size.
-        x = F.pad(x, [0, skip.shape[-1] - x.shape[-1], 0, skip.shape[-2] - x.shape[-2]])
-        x = torch.cat([x, skip], dim=1)  # (B, 2*skip, h, w)
-        return self.conv(self.refine(x, masks))
+        x = torch.cat([self.up(x, skip), skip], dim=1)  # (B, up + skip, h, w)
+        if self.refine is not None:
+            x = self.refine(x, masks)
+        return self.conv(x)
 
 
-class UNetInpainter(InpaintingModel):
-    """U-Net over the masked image plus mask; `widths` are the encoder stages then the bottleneck."""
+class UNet(nn.Module):
+    """U-Net over an image ++ its mask; `widths` are the encoder stages, then the bottleneck.
+
+    output = activation(head(features) + prior). The 1x1 head starts at zero, so an untrained
+    network returns activation(prior): the fill it is given as a prior (mid-grey without one), and
+    training learns a correction to it.
+    """
 
     def __init__(
         self,
+        channels: int,
+        widths: Sequence[int],
         *,
-        in_channels: int = 3,
-        widths: tuple[int, ...] = (64, 128, 256, 512),
-        refinement: str = "simple",
-        dilations: tuple[int, ...] = (1, 2, 4),
-        loss: str = "mse",
-        hole_weight: float = 1.0,
-        hole_fill: str = "zero",
+        upsample: Upsample,
+        refinement: Refinement | None = None,
+        attention: bool = False,
+        activation: Callable[[torch.Tensor], torch.Tensor] = torch.sigmoid,
     ) -> None:
         super().__init__()
-        if len(widths) < 2:
-            raise ValueError(f"widths: need at least one encoder stage and a bottleneck, got {list(widths)}")
-        if loss not in ("mse", "l1"):
-            raise ValueError(f"loss: expected 'mse' or 'l1', got {loss!r}")
-        if refinement not in ("simple", "aspp"):
-            raise ValueError(f"refinement: expected 'simple' or 'aspp', got {refinement!r}")
-        if hole_fill not in HOLE_FILLS:
-            raise ValueError(f"hole_fill: expected one of {list(HOLE_FILLS)}, got {hole_fill!r}")
-        self.loss_kind, self.hole_weight, self.hole_fill = loss, hole_weight, hole_fill
         *stages, bottom = widths
-        chans = [in_channels + 1, *stages]
+        chans = [channels + 1, *stages]
         self.encoders = nn.ModuleList(DoubleConv(a, b) for a, b in zip(chans[:-1], chans[1:]))
+        self.attention = SelfAttention(stages[-1]) if attention else nn.Identity()
         self.bottleneck = DoubleConv(stages[-1], bottom)
         ups = [bottom, *reversed(stages)]
-        self.decoders = nn.ModuleList(
-            DecoderBlock(a, b, b, FeatureRefinement(2 * b) if refinement == "simple" else ASPPRefinement(2 * b, tuple(dilations)))
-            for a, b in zip(ups[:-1], ups[1:])
-        )
-        self.head = nn.Conv2d(stages[0], in_channels, kernel_size=1)
-        # A zero head starts the network at its fill (mid-grey for "zero"): training learns a correction.
+        self.decoders = nn.ModuleList(DecoderBlock(a, b, upsample, refinement) for a, b in zip(ups[:-1], ups[1:]))
+        self.head = nn.Conv2d(stages[0], channels, kernel_size=1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        self.activation = activation
 
-    def forward(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        filled = fill_holes(images, masks, self.hole_fill)
+    def forward(self, filled: torch.Tensor, masks: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
+        """`filled`: (B, C, H, W) image with its holes filled; `prior`: logits the head's output is added to."""
+        side = 2 ** len(self.encoders)  # every max-pool must leave at least one cell
+        if min(filled.shape[-2:]) < side:
+            raise ValueError(f"unet: images must be at least {side}x{side} pixels, got {tuple(filled.shape[-2:])}")
         x, skips = torch.cat([filled, masks], dim=1), []  # (B, C+1, H, W)
         for encoder in self.encoders:
             x = encoder(x)
             skips.append(x)
             x = F.max_pool2d(x, 2)
-        x = self.bottleneck(x)  # (B, widths[-1], H / 2**stages, W / 2**stages)
+        x = self.bottleneck(self.attention(x))  # (B, widths[-1], H / 2**stages, W / 2**stages)
         for decoder, skip in zip(self.decoders, reversed(skips)):
             x = decoder(x, skip, masks)
-        logits = self.head(x)
-        if self.hole_fill != "zero":  # an interpolated fill is the prior: the network predicts its correction
-            logits = logits + fill_logit(filled)
-        return torch.sigmoid(logits)  # (B, C, H, W) in [0, 1]
+        logits = self.head(x)  # (B, C, H, W)
+        return self.activation(logits if prior is None else logits + prior)
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Hyper-parameters of `unet_frm` (and, with `dilations`, of `unet_aspp`)."""
+
+    in_channels: int = 3
+    widths: tuple[int, ...] = (64, 128, 256, 512)  # encoder stages, then the bottleneck
+    loss: PixelLoss = "mse"
+    hole_weight: float = 1.0  # loss weight of hole pixels relative to known ones
+    hole_fill: HoleFill = "zero"
+
+    def __post_init__(self) -> None:
+        require(self.in_channels >= 1, "in_channels", f"must be >= 1, got {self.in_channels}")
+        require(
+            len(self.widths) >= 2,
+            "widths",
+            f"need at least one encoder stage and a bottleneck, got {list(self.widths)}",
+        )
+        require(min(self.widths) >= 1, "widths", f"must all be >= 1, got {list(self.widths)}")
+        require(self.hole_weight >= 0, "hole_weight", f"must be >= 0, got {self.hole_weight}")
+
+
+@dataclass(frozen=True)
+class UNetASPPConfig(UNetConfig):
+    """Hyper-parameters of `unet_aspp`: those of `unet_frm` plus the ASPP dilation rates."""
+
+    dilations: tuple[int, ...] = (1, 2, 4)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(
+            len(self.dilations) >= 1 and min(self.dilations) >= 1,
+            "dilations",
+            f"need at least one rate, each >= 1, got {list(self.dilations)}",
+        )
+
+
+class UNetInpainter(InpaintingModel):
+    """A U-Net regressing the whole image from the filled image ++ mask; an interpolated fill is its prior."""
+
+    def __init__(self, config: UNetConfig, refinement: Refinement) -> None:
+        super().__init__()
+        self.config = config
+        self.unet = UNet(config.in_channels, config.widths, upsample=TransposedUpsample, refinement=refinement)
+
+    def forward(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        filled = fill_holes(images, masks, self.config.hole_fill)
+        # An interpolated fill is the prior the network corrects; the zero fill is none (mid-grey start).
+        prior = None if self.config.hole_fill == "zero" else fill_logit(filled)
+        return self.unet(filled, masks, prior)  # (B, C, H, W) in [0, 1]
 
     def losses(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
-        error = self(images, masks) - images
-        error = error.abs() if self.loss_kind == "l1" else error.square()
+        error = pixel_error(self(images, masks), images, self.config.loss)
         # Up-weighting the hole focuses capacity where the composited output is actually scored.
-        weights = 1 + (self.hole_weight - 1) * masks
+        weights = 1 + (self.config.hole_weight - 1) * masks
         return {"loss": (weights * error).mean()}
 
 
-def unet_frm(**kwargs) -> UNetInpainter:
+def unet_frm(config: UNetConfig) -> UNetInpainter:
     """U-Net with the simple convolutional feature refinement module."""
-    return UNetInpainter(refinement="simple", **kwargs)
+    return UNetInpainter(config, FeatureRefinement)
 
 
-def unet_aspp(**kwargs) -> UNetInpainter:
+def unet_aspp(config: UNetASPPConfig) -> UNetInpainter:
     """U-Net with the ASPP-based feature refinement module."""
-    return UNetInpainter(refinement="aspp", **kwargs)
+    return UNetInpainter(config, partial(ASPPRefinement, dilations=config.dilations))

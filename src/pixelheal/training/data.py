@@ -47,10 +47,12 @@ class EpochBatches(Dataset):
             masks = np.ascontiguousarray(self.masks[idx])  # (B, 1, H, W) uint8
         else:
             h, w = images.shape[-2:]
-            masks = np.stack([
-                self.mask_generator(h, w, np.random.default_rng([self.seed, self.epoch, int(i)]), image=image)
-                for i, image in zip(idx, images)
-            ])
+            masks = np.stack(
+                [
+                    self.mask_generator(h, w, np.random.default_rng([self.seed, self.epoch, int(i)]), image=image)
+                    for i, image in zip(idx, images)
+                ]
+            )
         if self.flip:
             flipped = np.random.default_rng([self.seed, self.epoch, b, 1]).random(len(idx)) < 0.5
             images[flipped] = images[flipped, ..., ::-1]

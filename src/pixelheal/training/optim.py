@@ -10,8 +10,14 @@ from torch import nn
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
-def make_optimizer(kind: str, params: Iterable[nn.Parameter], *, lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
+def make_optimizer(
+    kind: str,
+    params: Iterable[nn.Parameter],
+    *,
+    lr: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    weight_decay: float = 0.0,
+) -> torch.optim.Optimizer:
     """An optimiser of `kind` over `params`; SGD uses betas[0] as its momentum."""
     if kind == "adam":
         return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay)

@@ -9,8 +9,16 @@ from pixelheal.inference import inpaint_folder, load_inpainter, resolve_checkpoi
 logger = logging.getLogger(__name__)
 
 
-def inpaint_images(model: str, models_dir: str, images_dir: str, masks_dir: str, output_dir: str,
-                   device: str, batch_size: int, seed: int) -> None:
+def inpaint_images(
+    model: str,
+    models_dir: str,
+    images_dir: str,
+    masks_dir: str,
+    output_dir: str,
+    device: str,
+    batch_size: int,
+    seed: int,
+) -> None:
     """Inpaint every image of `images_dir` with `model` (architecture key or checkpoint path) into `output_dir`."""
     checkpoint = resolve_checkpoint(str(model), models_dir)
     inpainter = load_inpainter(checkpoint, device)

@@ -9,7 +9,13 @@ PARAMETERS = ("model", "models_dir", "images_dir", "masks_dir", "output_dir", "d
 
 def create_pipeline(**kwargs) -> Pipeline:
     """One node, `inpaint_images`, reading the `inpaint:` parameter block."""
-    return Pipeline([
-        Node(inpaint_images, inputs={name: f"params:inpaint.{name}" for name in PARAMETERS}, outputs=None,
-             name="inpaint_images"),
-    ])
+    return Pipeline(
+        [
+            Node(
+                inpaint_images,
+                inputs={name: f"params:inpaint.{name}" for name in PARAMETERS},
+                outputs=None,
+                name="inpaint_images",
+            ),
+        ]
+    )

@@ -9,12 +9,22 @@ SHARED_DATA = {"images", "masks", "split_indices"}
 
 def create_template() -> Pipeline:
     """Train then evaluate one architecture; parameters come from its namespace block."""
-    return Pipeline([
-        Node(train_model, inputs=["images", "masks", "split_indices", "params:model", "params:training"],
-             outputs="checkpoint", name="train"),
-        Node(evaluate_model, inputs=["checkpoint", "images", "masks", "split_indices", "params:evaluation"],
-             outputs=["metrics", "sample_grid", "loss_curve"], name="evaluate"),
-    ])
+    return Pipeline(
+        [
+            Node(
+                train_model,
+                inputs=["images", "masks", "split_indices", "params:model", "params:training", "train_state"],
+                outputs="checkpoint",
+                name="train",
+            ),
+            Node(
+                evaluate_model,
+                inputs=["checkpoint", "images", "masks", "split_indices", "params:evaluation"],
+                outputs=["metrics", "sample_grid", "loss_curve"],
+                name="evaluate",
+            ),
+        ]
+    )
 
 
 def create_pipeline(arch: str) -> Pipeline:

@@ -1,22 +1,23 @@
-"""Training losses by name: reconstruction terms (L1, MSE, Sobel edge, SSIM) and adversarial ones.
+"""Loss terms of the convolutional architectures: reconstruction (per-pixel, L1, Sobel edge, SSIM) and adversarial.
 
 contract: reconstruction losses take float tensors (B, C, H, W) in [0, 1], prediction first and
-target second, and return a scalar mean. Adversarial losses take raw discriminator outputs
-(logits for "bce", scores for "lsgan") and whether the target is "real".
+target second. Adversarial losses take raw discriminator outputs (logits for "bce", scores for
+"lsgan") and whether the target is "real".
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import typing
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-Loss = Callable[[Tensor, Tensor], Tensor]
-
-ADVERSARIAL_KINDS = ("bce", "lsgan")
+PixelLoss = Literal["mse", "l1"]
+AdversarialLoss = Literal["bce", "lsgan"]
+ADVERSARIAL_KINDS: tuple[str, ...] = typing.get_args(AdversarialLoss)
 # The magnitude's sqrt is not differentiable at 0 (flat regions): a small floor keeps the
 # gradient finite there, and a constant image still has exactly the same magnitude as another.
 EDGE_EPS = 1e-6
@@ -25,18 +26,19 @@ SSIM_SIGMA = 1.5
 SSIM_WINDOW = 11
 
 
+def pixel_error(prediction: Tensor, target: Tensor, kind: PixelLoss = "l1") -> Tensor:
+    """Per-pixel error (B, C, H, W): absolute ("l1") or squared ("mse")."""
+    error = prediction - target
+    return error.abs() if kind == "l1" else error.square()
+
+
 def l1_loss(prediction: Tensor, target: Tensor, weights: Tensor | None = None) -> Tensor:
     """Mean absolute error; with `weights` (broadcastable, e.g. (B, 1, H, W)) a weighted mean."""
-    error = (prediction - target).abs()
+    error = pixel_error(prediction, target, "l1")
     if weights is None:
         return error.mean()
     weights = weights.expand_as(error)
     return (weights * error).sum() / weights.sum().clamp_min(1e-12)
-
-
-def mse_loss(prediction: Tensor, target: Tensor) -> Tensor:
-    """Mean squared error."""
-    return (prediction - target).square().mean()
 
 
 def sobel_gradients(x: Tensor) -> Tensor:
@@ -78,7 +80,7 @@ def ssim_loss(prediction: Tensor, target: Tensor) -> Tensor:
     return 1.0 - ssim
 
 
-def adversarial_loss(outputs: Tensor, real: bool, kind: str = "bce") -> Tensor:
+def adversarial_loss(outputs: Tensor, real: bool, kind: AdversarialLoss = "bce") -> Tensor:
     """GAN loss of discriminator outputs against the label real (1) or fake (0)."""
     target = torch.full_like(outputs, 1.0 if real else 0.0)
     if kind == "bce":
@@ -86,13 +88,3 @@ def adversarial_loss(outputs: Tensor, real: bool, kind: str = "bce") -> Tensor:
     if kind == "lsgan":
         return (outputs - target).square().mean()
     raise ValueError(f"adversarial_loss: unknown kind {kind!r}; known: {', '.join(ADVERSARIAL_KINDS)}")
-
-
-LOSSES: dict[str, Loss] = {"l1": l1_loss, "mse": mse_loss, "edge": edge_loss, "ssim": ssim_loss}
-
-
-def make_loss(kind: str) -> Loss:
-    """The reconstruction loss `kind` as a function (prediction, target) -> scalar."""
-    if kind not in LOSSES:
-        raise ValueError(f"loss: unknown kind {kind!r}; known: {', '.join(sorted(LOSSES))}")
-    return LOSSES[kind]

@@ -1,0 +1,59 @@
+"""Tiny checkpoints, images, masks and folders for the inference, app and inpaint-pipeline tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from pixelheal.models import make_model
+from pixelheal.models.checkpoint import Checkpoint, save_checkpoint
+
+
+def tiny_checkpoint(in_channels: int = 3, image_size: tuple[int, int] = (16, 16)) -> Checkpoint:
+    """A randomly initialised tiny unet_frm checkpoint, as the train node returns it."""
+    torch.manual_seed(0)
+    hparams = {"widths": [4, 8, 16], "in_channels": in_channels}
+    return Checkpoint(
+        arch="unet_frm",
+        hparams=hparams,
+        model=make_model("unet_frm", **hparams).state_dict(),
+        epoch=1,
+        metrics={"epoch": 1, "val_psnr": 10.0},
+        history=[{"epoch": 1, "val_psnr": 10.0}],
+        training={"epochs": 1},
+        image_size=image_size,
+    )
+
+
+def write_checkpoint(path: Path, in_channels: int = 3, image_size: tuple[int, int] = (16, 16)) -> Path:
+    """`tiny_checkpoint` saved at `path`."""
+    save_checkpoint(tiny_checkpoint(in_channels, image_size), path)
+    return path
+
+
+def random_image(rng: np.random.Generator, height: int, width: int, channels: int = 3) -> Image.Image:
+    values = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
+    return Image.fromarray(values[..., 0] if channels == 1 else values)
+
+
+def box_mask(height: int, width: int) -> np.ndarray:
+    """An (H, W) uint8 mask, 1 = hole, over a box in the upper middle."""
+    mask = np.zeros((height, width), np.uint8)
+    mask[height // 4 : height // 2, width // 3 : 2 * width // 3] = 1
+    return mask
+
+
+def make_folder(root: Path, names: dict[str, tuple[int, int]], masks: bool = True) -> tuple[Path, Path]:
+    """Images (random RGB of the given (H, W)) and matching box masks (255 = hole) under `root`."""
+    rng = np.random.default_rng(0)
+    for name, (height, width) in names.items():
+        image_path, mask_path = root / "images" / name, (root / "masks" / name).with_suffix(".png")
+        image_path.parent.mkdir(parents=True, exist_ok=True)
+        random_image(rng, height, width).save(image_path)
+        if masks:
+            mask_path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(box_mask(height, width) * 255).save(mask_path)
+    return root / "images", root / "masks"

@@ -1,4 +1,4 @@
-"""Tests for read_image: full decode at read time, errors naming the file."""
+"""Tests for read_image: full decode at read time (first frame), errors naming the file."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from pixelheal.data import ImageReadError, read_image
+from pixelheal.data.records import read_first_frame
 
 
 def test_read_image_decodes_fully(tmp_path, write_image):
@@ -27,3 +28,11 @@ def test_unreadable_files_name_themselves(fixture, request):
 def test_missing_file_is_a_read_error(tmp_path):
     with pytest.raises(ImageReadError, match="gone.png"):
         read_image(tmp_path / "gone.png")
+
+
+def test_read_first_frame_says_whether_more_frames_follow(tmp_path, write_image):
+    frames = [Image.new("RGB", (4, 4), color) for color in [(200, 0, 0), (0, 200, 0)]]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    image, more = read_first_frame(tmp_path / "anim.gif")
+    assert more and image.convert("RGB").getpixel((0, 0)) == (200, 0, 0)
+    assert read_first_frame(write_image(tmp_path / "still.png"))[1] is False

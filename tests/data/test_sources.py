@@ -85,19 +85,6 @@ def test_sample_invalid_parameters(kwargs, parameter):
 # --- image_folder -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def class_tree(tmp_path, write_image):
-    """A folder with top-level images, class folders, a nested class, noise files."""
-    root = tmp_path / "images"
-    write_image(root / "top.png")
-    write_image(root / "cat" / "b.jpg")
-    write_image(root / "cat" / "a.PNG")
-    write_image(root / "dog" / "small" / "c.bmp")
-    write_image(root / ".hidden" / "d.png")
-    (root / "notes.txt").write_text("not an image")
-    return root
-
-
 def test_image_folder_recursive_sorted_with_labels(class_tree):
     source = make_source("image_folder", path=class_tree)
     assert len(source) == 4

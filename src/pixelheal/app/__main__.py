@@ -4,23 +4,59 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from pixelheal.app.uploads import UploadLimits
+
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+def _positive(text: str) -> float:
+    """An option's value that must be a number above zero (argparse names the option in its error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options; the defaults suit running from the project root."""
     parser = argparse.ArgumentParser(prog="python -m pixelheal.app", description=__doc__)
     parser.add_argument("--models-dir", default="data/06_models", help="folder of trained checkpoints (*.pt)")
-    parser.add_argument("--mlflow-uri", default=os.environ.get("PIXELHEAL_MLFLOW_URI", DEFAULT_TRACKING_URI),
-                        help="MLflow tracking URI whose runs' checkpoints are offered too; 'none' to skip")
+    parser.add_argument(
+        "--mlflow-uri",
+        default=os.environ.get("PIXELHEAL_MLFLOW_URI", DEFAULT_TRACKING_URI),
+        help="MLflow tracking URI whose runs' checkpoints are offered too; 'none' to skip",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0 for the network)")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--device", default="cpu", help="torch device for inference: cpu, cuda, mps or auto")
+    parser.add_argument(
+        "--max-upload-mb",
+        type=_positive,
+        default=UploadLimits.max_mb,
+        help="largest image or mask file accepted, in MB (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--max-megapixels",
+        type=_positive,
+        default=UploadLimits.max_megapixels,
+        help="most pixels an uploaded image may have, in millions (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--keep-files-minutes",
+        type=_positive,
+        default=60,
+        help="uploads and results are deleted from Gradio's temp folder after this many minutes, "
+        "and all of them when the app stops (default: %(default)g)",
+    )
     return parser.parse_args(argv)
 
 
@@ -36,11 +72,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     from pixelheal.app.ui import CSS, build_app
 
     tracking_uri = None if args.mlflow_uri.lower() == "none" else args.mlflow_uri
-    # Created only when an MLflow checkpoint is first downloaded; shared across sessions, as a run's artifacts never change.
+    # Created only when an MLflow checkpoint is first downloaded; shared across sessions, as a run's
+    # artifacts never change.
     cache_dir = Path(tempfile.gettempdir()) / "pixelheal-app-mlflow"
     service = InpaintService(args.models_dir, tracking_uri, cache_dir, args.device)
-    build_app(service).launch(server_name=args.host, server_port=args.port, share=False, inbrowser=False,
-                              ssr_mode=False, mcp_server=False, css=CSS)
+    limits = UploadLimits(args.max_upload_mb, args.max_megapixels)
+    app = build_app(service, limits, args.keep_files_minutes)
+    app.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=False,
+        inbrowser=False,
+        ssr_mode=False,
+        mcp_server=False,
+        css=CSS,
+        max_file_size=limits.max_bytes,
+    )
 
 
 if __name__ == "__main__":

@@ -54,24 +54,58 @@ def check_on_error(on_error: str) -> str:
     return on_error
 
 
-def read_image(path: str | Path) -> Image.Image:
-    """Open and fully decode one image file, raising ImageReadError naming it."""
+def read_first_frame(path: str | Path) -> tuple[Image.Image, bool]:
+    """Open and fully decode the first frame of one image file, and whether the file holds more frames.
+
+    Raises ImageReadError naming the file.
+    """
     try:
         with Image.open(path) as img:
+            # Asked before load(): answering it seeks, and the file is closed once the block ends.
+            more_frames = bool(getattr(img, "is_animated", False))
             # Decode now: Image.open is lazy, and truncated files only fail on load().
             img.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageReadError(f"cannot read image file {path}: {exc}") from exc
-    return img
+    return img, more_frames
 
 
-def read_or_skip(path: Path, on_error: str, skipped: list[str]) -> Image.Image | None:
-    """Read ``path``; on_error="skip" turns a failure into one warning, ``skipped`` and None."""
-    try:
-        return read_image(path)
-    except ImageReadError as exc:
-        if on_error == "raise":
-            raise
-        logger.warning("Skipping unreadable image: %s", exc)
-        skipped.append(str(path))
-        return None
+def read_image(path: str | Path) -> Image.Image:
+    """Open and fully decode one image file (its first frame), raising ImageReadError naming it."""
+    return read_first_frame(path)[0]
+
+
+class ReadLog:
+    """One pass of reading a source's files: skips unreadable ones if asked, notes multi-frame ones.
+
+    ``skipped`` is the list a source exposes as its ``skipped`` attribute; call :meth:`finish` once
+    the pass ends, so multi-frame files get one warning rather than one per file.
+    """
+
+    def __init__(self, on_error: str) -> None:
+        self.on_error = on_error
+        self.skipped: list[str] = []
+        self.multi_frame: list[str] = []
+
+    def read(self, path: Path) -> Image.Image | None:
+        """Read ``path``; on_error="skip" turns a failure into one warning, ``skipped`` and None."""
+        try:
+            image, more_frames = read_first_frame(path)
+        except ImageReadError as exc:
+            if self.on_error == "raise":
+                raise
+            logger.warning("Skipping unreadable image: %s", exc)
+            self.skipped.append(str(path))
+            return None
+        if more_frames:
+            self.multi_frame.append(str(path))
+        return image
+
+    def finish(self) -> None:
+        """Warn once about the multi-frame files read in this pass."""
+        if self.multi_frame:
+            logger.warning(
+                "Used only the first frame of %d multi-frame file(s) (animations or multi-page images), e.g. %s",
+                len(self.multi_frame),
+                self.multi_frame[0],
+            )

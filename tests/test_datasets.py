@@ -102,7 +102,7 @@ def _node_inputs(n: int = 24):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (n, 3, 8, 8), dtype=np.uint8)
     masks = (rng.random((n, 1, 8, 8)) < 0.3).astype(np.uint8)
-    return images, masks, {"train": list(range(16)), "val": list(range(16, n)), "test": []}
+    return images, masks, {"train": list(range(16)), "val": list(range(16, 20)), "test": list(range(20, n))}
 
 
 MODEL = {"kind": "unet_frm", "widths": [4, 8]}
@@ -112,13 +112,13 @@ TRAINING = {"epochs": 2, "batch_size": 8, "device": "cpu", "flip": False}
 def test_the_train_node_keeps_its_resume_state_at_the_derived_path(tmp_path):
     images, masks, splits = _node_inputs()
     state = TrainStateDataset(filepath=str(tmp_path / "unet_frm.pt")).load()
-    checkpoint = train_model(images, masks, splits, MODEL, TRAINING, state)
+    checkpoint, _ = train_model(images, masks, splits, MODEL, TRAINING, state)
     assert torch.load(state, weights_only=True)["format"] == TRAIN_STATE_FORMAT
     assert (checkpoint.arch, checkpoint.image_size, checkpoint.training) == ("unet_frm", (8, 8), TRAINING)
     assert [r["epoch"] for r in checkpoint.history] == [1, 2]
     CheckpointDataset(filepath=str(tmp_path / "unet_frm.pt")).save(checkpoint)
     assert read_checkpoint(tmp_path / "unet_frm.pt").history == checkpoint.history
-    resumed = train_model(images, masks, splits, MODEL, TRAINING | {"resume": True}, state)
+    resumed, _ = train_model(images, masks, splits, MODEL, TRAINING | {"resume": True}, state)
     assert resumed.history == checkpoint.history  # every epoch was done: resumed at the end, nothing retrained
 
 

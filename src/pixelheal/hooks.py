@@ -1,9 +1,10 @@
-"""Kedro hooks: a pre-flight check of a run's parameters and inputs, and one MLflow child run per architecture."""
+"""Kedro hooks: a pre-flight check of a run, one-line user errors, one MLflow child run per architecture.
+
+The project's MLflow run itself (kedro-mlflow's, with failure handling) is `pixelheal.tracking`.
+"""
 
 from __future__ import annotations
 
-import logging
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from kedro.pipeline import Node, Pipeline
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-logger = logging.getLogger(__name__)
+from pixelheal.tracking import ERROR_TAG, FAILED, MAX_TAG, OPEN_RUNS, failure_line, process_tags, user_error
 
 
 class MissingInputsError(SystemExit):
@@ -25,6 +26,10 @@ class UserInputError(SystemExit):
     """A node stopped on a bad parameter or input file; exits with its one-line message."""
 
 
+class ParameterError(SystemExit):
+    """A parameter block is invalid; exits with one line naming the key, before any node runs."""
+
+
 def _producers(dataset: str) -> list[str]:
     from kedro.framework.project import pipelines  # the registry, loaded lazily by Kedro
 
@@ -32,16 +37,21 @@ def _producers(dataset: str) -> list[str]:
     return sorted(found, key=lambda name: len(pipelines[name].nodes))[:1]
 
 
-class ParameterError(SystemExit):
-    """A parameter block is invalid; exits with one line naming the key, before any node runs."""
-
-
 class PreflightHooks:
-    """Stop before anything runs when a parameter block is invalid or a pipeline's inputs are missing."""
+    """Stop before anything runs when a parameter is unknown or invalid or a pipeline's inputs are missing."""
+
+    def __init__(self) -> None:
+        self._loader: Any = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._loader = context.config_loader  # pixelheal.settings.ProjectConfigLoader
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run for a run that cannot start
-    def before_pipeline_run(self, pipeline: Pipeline, catalog: Any) -> None:
-        _check_parameters(pipeline, catalog)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: Any) -> None:
+        runtime = run_params.get("runtime_params") or {}
+        configured = self._loader.configured_parameters() if runtime else {}
+        _check_parameters(pipeline, catalog, runtime, configured)
         missing = [
             name
             for name in sorted(pipeline.inputs())
@@ -54,13 +64,15 @@ class PreflightHooks:
         raise MissingInputsError(f"Missing input(s) {', '.join(missing)}: {hint}.")
 
 
-def _check_parameters(pipeline: Pipeline, catalog: Any) -> None:
-    """Check every declared parameter block the pipeline reads; the first invalid key stops the run."""
-    from pixelheal.pipelines.parameters import check_parameters  # lazily: every kedro command imports settings
+def _check_parameters(pipeline: Pipeline, catalog: Any, runtime: dict[str, Any], configured: dict[str, Any]) -> None:
+    """The `--params` keys, then every declared parameter block the pipeline reads; the first error stops the run."""
+    from pixelheal.pipelines.parameters import check_parameters, check_runtime_parameters  # lazily: heavy imports
 
+    params = catalog.load("parameters")
     read = [name.removeprefix("params:") for name in pipeline.inputs() if name.startswith("params:")]
     try:
-        check_parameters(catalog.load("parameters"), read)
+        check_runtime_parameters(runtime, configured, params)
+        check_parameters(params, read)
     except ValueError as error:
         raise ParameterError(str(error)) from None
 
@@ -72,12 +84,10 @@ class UserErrorHooks:
     file; the full traceback would only bury it. PIXELHEAL_TRACEBACK=1 keeps the traceback.
     """
 
-    @hook_impl
+    @hook_impl(trylast=True)  # the exit stops the other hooks: they record the failure first
     def on_node_error(self, error: Exception, node: Node) -> None:
-        if isinstance(error, (ValueError, FileNotFoundError)) and not os.environ.get("PIXELHEAL_TRACEBACK"):
-            if mlflow.active_run() is not None:  # a SystemExit skips kedro-mlflow's error hook
-                mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
-            raise UserInputError(f"{node.name} failed: {error}")
+        if user_error(error):
+            raise UserInputError(failure_line(error, node))
 
 
 def _flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -101,13 +111,14 @@ def _git_commit() -> str:
 class ArchitectureRunHooks:
     """Log each architecture namespace (`<arch>.train`, `<arch>.evaluate`) to its own MLflow run.
 
-    The run is a child of kedro-mlflow's run for the whole `kedro run`, named after the namespace
-    and tagged with architecture, dataset, mask generator and git commit. Parameters, per-epoch
-    history, test metrics and the checkpoint / picture artifacts all go there, so the MLflow UI
-    compares architectures column by column. Node functions stay free of tracking code.
+    The run is a child of kedro-mlflow's run for the whole `kedro run`, opened before the
+    namespace's first node, named after the namespace and tagged with architecture, dataset, mask
+    generator, git commit and process. Parameters, per-epoch history, test metrics and the
+    checkpoint / picture artifacts all go there, so the MLflow UI compares architectures column
+    by column. Node functions stay free of tracking code.
     """
 
-    ARTIFACTS = ("checkpoint", "sample_grid", "loss_curve")
+    ARTIFACTS = ("checkpoint", "sample_grid", "loss_curve", "progress")
 
     def __init__(self) -> None:
         self._runs: dict[str, str] = {}
@@ -142,9 +153,11 @@ class ArchitectureRunHooks:
                 "dataset": str(self._params.get("data_processing", {}).get("source", {}).get("kind", "unknown")),
                 "mask_generator": str(self._params.get("masks", {}).get("generator", {}).get("kind", "unknown")),
                 "git_commit": _git_commit(),
+                **process_tags(),
             }
             run = mlflow.MlflowClient().create_run(parent.info.experiment_id, tags=tags, run_name=namespace)
             self._runs[namespace] = run.info.run_id
+            OPEN_RUNS.add(run.info.run_id)
             params = _flatten({k: v for k, v in block.items()}) | _flatten(
                 {"evaluation": self._params.get("evaluation", {})}
             )
@@ -154,9 +167,15 @@ class ArchitectureRunHooks:
         return self._runs[namespace]
 
     @hook_impl
+    def before_node_run(self, node: Node) -> None:
+        namespace = self._namespace(node)
+        if namespace:  # opened now, so a failure of the namespace's first node is recorded in it
+            self._run_id(namespace)
+
+    @hook_impl
     def after_node_run(self, node: Node, outputs: dict[str, Any]) -> None:
         namespace = self._namespace(node)
-        run_id = namespace and self._run_id(namespace)
+        run_id = namespace and self._runs.get(namespace)
         if not run_id:
             return
         client = mlflow.MlflowClient()
@@ -169,6 +188,7 @@ class ArchitectureRunHooks:
                 if key != "epoch"
             ]
             metrics.append(Metric("best_epoch", float(checkpoint.epoch), 0, 0))
+            metrics += [Metric(k, float(v), 0, 0) for k, v in checkpoint.metrics.items() if k.endswith("_untrained")]
             client.log_batch(run_id, metrics=metrics)
         results = outputs.get(f"{namespace}.metrics")
         if results is not None:
@@ -188,23 +208,33 @@ class ArchitectureRunHooks:
             or namespace not in self._runs
         ):
             return
-        path = getattr(self._catalog.get(dataset_name), "_filepath", None)
+        dataset = self._catalog.get(dataset_name)
+        path = getattr(dataset, "_filepath", None)
+        folder = getattr(dataset, "_path", None)  # a partitioned dataset (the progress pictures): its folder
         if path is not None and Path(path).is_file():
             mlflow.MlflowClient().log_artifact(self._runs[namespace], str(path))
+        elif folder is not None and Path(folder).is_dir():
+            mlflow.MlflowClient().log_artifacts(self._runs[namespace], str(folder), Path(folder).name)
 
     @hook_impl
     def after_pipeline_run(self) -> None:
-        self._close(RunStatus.FINISHED)
+        self._close(RunStatus.to_string(RunStatus.FINISHED))
 
     @hook_impl
-    def on_pipeline_error(self) -> None:
-        self._close(RunStatus.FAILED)
+    def on_pipeline_error(self, error: Exception) -> None:
+        self._close(FAILED, f"{type(error).__name__}: {error}")
 
     @hook_impl(tryfirst=True)  # before UserErrorHooks turns the error into an exit
-    def on_node_error(self) -> None:
-        self._close(RunStatus.FAILED)
+    def on_node_error(self, error: Exception, node: Node) -> None:
+        self._close(FAILED, failure_line(error, node))
 
-    def _close(self, status: int) -> None:
+    def _close(self, status: str, message: str | None = None) -> None:
+        if not self._runs:  # a client would open the store, which a pipeline that does not track may lack
+            return
+        client = mlflow.MlflowClient()
         for run_id in self._runs.values():
-            mlflow.MlflowClient().set_terminated(run_id, RunStatus.to_string(status))
+            if message:
+                client.set_tag(run_id, ERROR_TAG, message[:MAX_TAG])
+            client.set_terminated(run_id, status)
+            OPEN_RUNS.discard(run_id)
         self._runs = {}

@@ -1,10 +1,11 @@
-"""Train / val / test splits: sizes, stratification, determinism, official test sets."""
+"""Train / val / test splits: sizes, stratification, determinism, official test sets, impossible splits refused."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from pixelheal.data.split import split_indices
+from pixelheal.data.split import split_config, split_indices
+from pixelheal.pipelines.split.nodes import make_splits
 
 FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
 
@@ -72,3 +73,47 @@ def test_official_test_without_a_test_subset_is_refused():
 def test_invalid_fractions_are_named(fractions):
     with pytest.raises(ValueError, match="split.fractions"):
         split_indices(_metadata(), fractions)
+
+
+@pytest.mark.parametrize(
+    "block, problem",
+    [
+        (
+            {"fractions": {"train": 0.9, "val": 0.1, "test": 0}},
+            "split.fractions.test: must be positive (or official_test",
+        ),
+        (
+            {"fractions": {"train": 0.9, "val": 0, "test": 0.1}},
+            "split.fractions.val: must be positive: training selects",
+        ),
+        ({"fractions": {"train": 0, "val": 0.5, "test": 0.5}}, "split.fractions.train: must be positive"),
+        ({"fractions": {"train": 0.8, "val": 0.1, "test": 0.2}}, "split.fractions: train, val and test must sum to 1"),
+        ({"fractions": {"train": 0.8, "val": 0.1, "tests": 0.1}}, "split.fractions.tests: unknown parameter"),
+        ({"fractions": FRACTIONS, "seed": 1.5}, "split.seed: expected an integer, got 1.5"),
+        ({"fractions": FRACTIONS, "stratify": "yes"}, "split.stratify: expected true or false"),
+    ],
+)
+def test_an_impossible_split_block_is_refused_naming_the_key(block, problem):
+    with pytest.raises(ValueError) as error:
+        split_config(block)
+    assert str(error.value).startswith(problem)
+
+
+def test_an_official_test_set_needs_no_test_fraction():
+    config = split_config({"fractions": {"train": 0.9, "val": 0.1, "test": 0.0}, "official_test": True})
+    assert (config.fractions.test, config.official_test, config.seed, config.stratify) == (0.0, True, 0, True)
+
+
+def test_the_split_node_refuses_an_empty_test_split():
+    with pytest.raises(ValueError, match=r"^split\.fractions\.test: must be positive"):
+        make_splits(_metadata(), {"fractions": {"train": 0.9, "val": 0.1, "test": 0.0}})
+
+
+def test_too_few_images_for_a_fraction_are_refused_instead_of_an_empty_split():
+    with pytest.raises(ValueError, match=r"^split\.fractions\.val: 0\.05 of 10 images leaves the val split empty"):
+        make_splits(_metadata(n=10), {"fractions": {"train": 0.85, "val": 0.05, "test": 0.1}, "stratify": False})
+
+
+def test_the_split_node_reads_the_whole_block():
+    splits = make_splits(_metadata(), {"fractions": FRACTIONS, "seed": 1, "stratify": False, "official_test": False})
+    assert splits == split_indices(_metadata(), FRACTIONS, seed=1, stratify=False)

@@ -142,6 +142,64 @@ def test_celeba_corrupt_image_names_file(fake_celeba):
         list(make_source("celeba", root=fake_celeba))
 
 
+@pytest.mark.parametrize("layout", ["celeba/img_align_celeba", "img_align_celeba"])
+def test_celeba_needs_only_the_aligned_images(tmp_path, write_image, layout):
+    """No annotation file, no partition: the images in file-name order, all train, with a limit."""
+    folder = tmp_path / "root" / layout
+    for k in (3, 1, 2):
+        write_image(folder / f"00000{k}.jpg", size=(6, 7), color=(k * 50, 0, 0))
+    (folder / "notes.txt").write_text("not an image")
+    source = make_source("celeba", root=tmp_path / "root", limit=2)
+    assert [(r.source, r.subset) for r in source] == [
+        ("celeba:train/000001.jpg", "train"),
+        ("celeba:train/000002.jpg", "train"),
+    ]
+    assert len(make_source("celeba", root=tmp_path / "root")) == 3
+
+
+def test_celeba_partition_is_read_without_the_other_annotations(tmp_path, write_image):
+    folder = tmp_path / "root" / "celeba"
+    for k in range(1, 6):
+        write_image(folder / "img_align_celeba" / f"00000{k}.jpg")
+    (folder / "list_eval_partition.txt").write_text(
+        "".join(f"00000{k}.jpg {p}\n" for k, p in zip(range(1, 6), [0, 0, 1, 2, 0]))
+    )
+    records = list(make_source("celeba", root=tmp_path / "root", include_test=True))
+    assert [(r.source, r.subset) for r in records] == [
+        ("celeba:train/000001.jpg", "train"),
+        ("celeba:train/000002.jpg", "train"),
+        ("celeba:train/000005.jpg", "train"),
+        ("celeba:test/000004.jpg", "test"),
+    ]
+
+
+def test_celeba_test_split_without_the_partition_is_refused(tmp_path, write_image):
+    write_image(tmp_path / "root" / "celeba" / "img_align_celeba" / "000001.jpg")
+    with pytest.raises(
+        ValueError, match=r"^root: include_test needs CelebA's official partition .*list_eval_partition.txt"
+    ):
+        make_source("celeba", root=tmp_path / "root", include_test=True)
+
+
+def test_celeba_malformed_partition_names_the_line(tmp_path, write_image):
+    folder = tmp_path / "root" / "celeba"
+    write_image(folder / "img_align_celeba" / "000001.jpg")
+    (folder / "list_eval_partition.txt").write_text("000001.jpg 0\n000002.jpg train\n")
+    with pytest.raises(ValueError, match=r"list_eval_partition.txt line 2: expected '<image file> <0\|1\|2>'"):
+        make_source("celeba", root=tmp_path / "root")
+
+
+def test_absent_celeba_names_the_folder_torchvision_uses(tmp_path):
+    root = tmp_path / "data" / "celeba"
+    root.mkdir(parents=True)
+    with pytest.raises(ValueError) as excinfo:
+        make_source("celeba", root=root)
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert f"place the aligned images in {root / 'celeba' / 'img_align_celeba'}" in message
+    assert "only the images are needed" in message
+
+
 def test_cifar_images_match_pickled_pixels(fake_cifar):
     record = next(iter(make_source("cifar10", root=fake_cifar)))
     entry = pickle.loads((fake_cifar / "cifar-10-batches-py" / "data_batch_1").read_bytes())

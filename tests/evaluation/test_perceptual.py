@@ -7,9 +7,10 @@ import pytest
 import torch
 import torch_fidelity.feature_extractor_inceptionv3 as fidelity_inception
 from torchvision.models import alexnet
+from torchvision.models.vgg import cfgs, make_layers
 
 from pixelheal.evaluation import perceptual
-from pixelheal.evaluation.perceptual import ALEXNET_FILE, INCEPTION_FILE, PerceptualMetrics
+from pixelheal.evaluation.perceptual import ALEXNET_FILE, INCEPTION_FILE, VGG16_FILE, PerceptualMetrics
 
 
 def _batch(n: int = 4, c: int = 3, size: int = 32, seed: int = 0) -> torch.Tensor:
@@ -108,3 +109,52 @@ def test_missing_or_corrupt_local_path_is_unavailable(tmp_path, no_network):
     pm = PerceptualMetrics(lpips=str(missing), fid=str(corrupt))
     assert str(missing) in pm.available["lpips"] and "not found" in pm.available["lpips"]
     assert str(corrupt) in pm.available["fid"] and "could not load" in pm.available["fid"]
+
+
+def test_random_vgg_lpips_gives_finite_values_and_zero_for_identical_pairs():
+    pm = PerceptualMetrics(lpips="random", fid="none", lpips_net="vgg")
+    assert type(pm._lpips_model.net).__name__ == "vgg16"
+    real, fake = _batch(2), _batch(2, seed=1)
+    pm.update(real, fake)
+    pm.update(real, real)
+    lp = pm.lpips_per_image()
+    assert lp.shape == (4,) and torch.isfinite(lp).all()
+    assert torch.all(lp[:2] > 0) and torch.all(lp[2:] == 0)
+
+
+def test_vgg_without_cached_weights_is_unavailable_and_offline(empty_hub, no_network, caplog):
+    pm = PerceptualMetrics(fid="none", lpips_net="vgg")
+    assert VGG16_FILE == "vgg16-397923af.pth"
+    assert VGG16_FILE in pm.available["lpips"] and str(empty_hub) in pm.available["lpips"]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("lpips")]
+    assert len(lines) == 1 and VGG16_FILE in lines[0] and "reported as None" in lines[0]
+    pm.update(_batch(2), _batch(2, seed=1))
+    assert pm.lpips_per_image() is None
+
+
+def test_vgg_uses_the_torchvision_vgg16_found_in_hub_cache(empty_hub, no_network):
+    empty_hub.mkdir(parents=True)
+    torch.manual_seed(1)
+    # torchvision's VGG16 state_dict without the (large, unused) classifier
+    backbone = {f"features.{k}": v for k, v in make_layers(cfgs["D"]).state_dict().items()}
+    torch.save(backbone, empty_hub / VGG16_FILE)
+    pm = PerceptualMetrics(fid="none", lpips_net="vgg")
+    assert pm.available["lpips"] is None
+    net = pm._lpips_model.net  # lpips cuts VGG16's features after relu1_2, 2_2, 3_3, 4_3 and 5_3
+    assert torch.equal(net.slice1[0].weight, backbone["features.0.weight"])
+    assert torch.equal(getattr(net.slice2, "7").weight, backbone["features.7.weight"])
+    assert torch.equal(getattr(net.slice5, "28").bias, backbone["features.28.bias"])
+    pm.update(_batch(2), _batch(2, seed=1))
+    assert pm.lpips_per_image().shape == (2,)
+
+
+def test_alexnet_weights_given_for_vgg_are_unavailable_not_a_crash(tmp_path, no_network):
+    path = tmp_path / "alexnet.pth"
+    torch.save(alexnet(weights=None).state_dict(), path)
+    pm = PerceptualMetrics(lpips=str(path), fid="none", lpips_net="vgg")
+    assert "could not load" in pm.available["lpips"] and str(path) in pm.available["lpips"]
+
+
+def test_an_unknown_backbone_is_named():
+    with pytest.raises(ValueError, match=r"^evaluation\.lpips_net: expected one of \['alex', 'vgg'\], got 'squeeze'"):
+        PerceptualMetrics(lpips="none", fid="none", lpips_net="squeeze")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +58,9 @@ def make_folder(root: Path, names: dict[str, tuple[int, int]], masks: bool = Tru
             mask_path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(box_mask(height, width) * 255).save(mask_path)
     return root / "images", root / "masks"
+
+
+def checksums(*folders: Path) -> dict[str, str]:
+    """sha256 of every file under `folders` (a file itself when one is a file), by path."""
+    files = [p for folder in folders for p in ([folder] if folder.is_file() else sorted(folder.rglob("*")))]
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p.is_file()}

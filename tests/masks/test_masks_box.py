@@ -36,6 +36,57 @@ def test_gan_setting_places_hole_inside_margin_and_ring():
     assert min(starts) <= 30 and max(starts) >= 138, "positions spread over the allowed range"
 
 
+def test_margin_from_hole_puts_the_ring_inside_the_margin():
+    gen = BoxMaskGenerator(**GAN, margin_from="hole")  # the GAN original: the hole 16 px from the border
+    starts = []
+    for seed in range(300):
+        top, left, bottom, right = hole_bbox(gen(200, 200, np.random.default_rng(seed)))
+        assert (bottom - top, right - left) == (32, 32)
+        assert min(top, left) >= 16 and max(bottom, right) <= 184
+        starts += [top, left]
+    assert min(starts) == 16 and max(starts) == 152, "the hole reaches the margin on both sides"
+
+
+# Boxes drawn (seeds 0-4, 200x160 images) before margin_from existed: the default must keep them.
+BOXES_BEFORE = {
+    "gan": [(89, 43, 115, 69), (121, 113, 147, 139), (34, 46, 60, 72), (44, 40, 70, 66), (138, 68, 164, 94)],
+    "rect": [(57, 22, 98, 47), (26, 30, 63, 69), (74, 99, 105, 124), (45, 98, 71, 122), (123, 110, 172, 140)],
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [("gan", GAN), ("rect", {"hole_size": (0.12, 0.25), "aspect": "rect", "margin": 0.05, "context_ring": 0.06})],
+)
+def test_margin_from_ring_is_the_default_and_draws_the_same_boxes(name, kwargs):
+    gen = BoxMaskGenerator(**kwargs)
+    assert gen.margin_from == "ring"
+    assert [hole_bbox(gen(200, 160, np.random.default_rng(seed))) for seed in range(5)] == BOXES_BEFORE[name]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"margin": 0.02, "context_ring": 0.04, "margin_from": "hole"}, r"context_ring: 0.04 is wider than the margin"),
+        (
+            {"hole_size": 0.5, "margin": 0.3, "context_ring": 0.1, "margin_from": "hole"},
+            r"hole_size: largest hole 0.5 \+ 2\*margin 0.3 exceeds",
+        ),
+        ({"margin_from": "inside"}, r"margin_from: expected one of \['ring', 'hole'\]"),
+    ],
+)
+def test_margin_from_is_checked(kwargs, message):
+    with pytest.raises(ValueError, match=rf"^masks\.generator\.{message}"):
+        make_mask_generator("box", **kwargs)
+
+
+def test_margin_from_hole_fits_what_margin_from_ring_refuses():
+    fits = {"hole_size": 0.6, "margin": 0.2, "context_ring": 0.1}  # 0.6 + 0.4 = 1: the ring is inside
+    make_mask_generator("box", **fits, margin_from="hole")
+    with pytest.raises(ValueError, match=r"^masks\.generator\.hole_size: .*2\*context_ring 0.1 exceeds"):
+        make_mask_generator("box", **fits)
+
+
 def test_rect_aspect_draws_independent_sides_in_range():
     gen = BoxMaskGenerator(hole_size=(0.1, 0.5), aspect="rect")
     shapes = set()

@@ -61,7 +61,7 @@ def test_unknown_parameter_lists_the_valid_ones():
     with pytest.raises(
         ValueError,
         match=r"^masks\.generator\.hole_sizes: unknown parameter; "
-        r"valid: \['hole_size', 'aspect', 'margin', 'context_ring'\]$",
+        r"valid: \['hole_size', 'aspect', 'margin', 'context_ring', 'margin_from'\]$",
     ):
         make_mask_generator("box", hole_sizes=0.2)
 

@@ -169,3 +169,21 @@ def test_invalid_sampling_arguments_and_inputs_are_named():
         model.test_metrics(images[:, :1], masks)
     with pytest.raises(ValueError, match="masks"):
         model.sample(images, masks[:, :, 1:])
+
+
+def test_generate_samples_every_pixel_of_a_blank_canvas():
+    model = CopyPrevious(sampling="greedy")  # generate always samples, whatever `sampling` says
+    out = model.generate(3, 4, 5, generator=torch.Generator().manual_seed(6))
+    canvas, holes = torch.zeros(3, 2, 4, 5), torch.ones(3, 1, 4, 5)
+    assert out.shape == (3, 2, 4, 5) and torch.equal(out * 255, (out * 255).round())
+    assert torch.equal(out, model.sample(canvas, holes, greedy=False, generator=torch.Generator().manual_seed(6)))
+    assert torch.equal(out, model.naive_sample(canvas, holes, greedy=False, generator=torch.Generator().manual_seed(6)))
+    assert not torch.equal(out[0], out[1])  # sampled, not the greedy chain of one value
+    again = model.generate(3, 4, 5, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(again, out)
+
+
+@pytest.mark.parametrize("n, height, width", [(0, 4, 4), (2, 0, 4), (2, 4, -1)])
+def test_generate_refuses_an_empty_canvas(n, height, width):
+    with pytest.raises(ValueError, match="generate needs n, height and width of at least 1"):
+        CopyPrevious().generate(n, height, width)

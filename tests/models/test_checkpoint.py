@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 from pathlib import Path
@@ -132,3 +133,47 @@ def test_the_resume_state_lives_beside_its_checkpoint():
     assert train_state_path("data/06_models/unet_frm.pt") == Path("data/06_models/unet_frm.state.pt")
     assert is_train_state_path(train_state_path(Path("models/gan.pt")))
     assert not is_train_state_path(Path("models/gan.pt"))
+
+
+def _edited(tmp_path: Path, **changes) -> Path:
+    """`tiny_checkpoint` saved with some fields replaced, as a file edited or assembled by hand would be."""
+    path = tmp_path / "unet_frm.pt"
+    torch.save(tiny_checkpoint().to_dict() | changes, path)
+    return path
+
+
+def _first_tensor() -> str:
+    return next(iter(tiny_checkpoint().model))
+
+
+@pytest.mark.parametrize(
+    "changes, problem",
+    [
+        ({"hparams": {"widths": [8, 8, 16], "in_channels": 3}}, r"the weights do not match the hyper-parameters: "),
+        (
+            {"hparams": {"widths": [4, 8, 16], "in_channels": 1}},
+            r"has shape \[4, 4, 3, 3\], the model expects \[4, 2, 3, 3\]",
+        ),
+        ({"model": {}}, r"the weights do not match the hyper-parameters: \S+ is missing"),
+        ({"model": tiny_checkpoint().model | {"extra.weight": torch.zeros(1)}}, r"extra\.weight is not a tensor of"),
+        ({"model": [1, 2]}, r"the weights are a list, not a mapping of tensors"),
+        ({"hparams": {"widths": [4, 8, 16], "in_channels": 3, "depth": 2}}, r"hparams\.depth: unknown parameter"),
+        ({"arch": "unet_xl"}, r"unknown architecture 'unet_xl'; known: \["),
+    ],
+)
+def test_a_checkpoint_whose_parts_do_not_fit_is_one_line_naming_the_file(tmp_path, changes, problem):
+    path = _edited(tmp_path, **changes)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(ValueError, match=problem) as error:
+        load(path)
+    message = str(error.value)
+    assert message.startswith(str(path)) and "\n" not in message
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_a_mismatch_names_the_first_tensor_that_does_not_fit(tmp_path):
+    path = _edited(tmp_path, hparams={"widths": [8, 8, 16], "in_channels": 3})
+    with pytest.raises(ValueError) as error:
+        from_checkpoint(read_checkpoint(path))
+    first = _first_tensor()
+    assert f"{first} has shape [4, " in str(error.value) and "the model expects [8, " in str(error.value)

@@ -1,14 +1,20 @@
 """PixelCNN / Gated PixelCNN inpainter: causality, conditioning, sampling, cropped sampler == naive, training."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from kedro.config import OmegaConfigLoader
 
 from pixelheal.models import make_model
 from pixelheal.models.pixelcnn import PixelCNNInpainter
+from pixelheal.models.pixelcnn_layers import MaskedConv2d, ResidualBlock
+from pixelheal.pipelines.train.nodes import training_parameters
 from pixelheal.training import TrainConfig, train
+from tests.conftest import PROJECT_ROOT
 
 KINDS = {"pixelcnn": {"gated": False}, "gated": {"gated": True}}
 
@@ -233,6 +239,7 @@ def test_shared_training_loop_runs(kind):
         ({"cond_layers": 0}, "cond_layers"),
         ({"in_channels": 0}, "in_channels"),
         ({"gated": "yes"}, "gated"),
+        ({"conditional": "no"}, "conditional"),
         ({"temperature": "hot"}, "temperature"),
         ({"hiden": 8}, "hiden"),
     ],
@@ -251,3 +258,94 @@ def test_hidden_must_give_each_colour_group_a_channel():
 def test_wrong_channel_count_is_named():
     with pytest.raises(ValueError, match="in_channels"):
         _model().inpaint(*_batch(1, channels=1))
+
+
+# ----- the unconditional original (binarised MNIST): density of every pixel, generation ---------
+
+
+def _unconditional(kind: str = "pixelcnn", **hparams) -> PixelCNNInpainter:
+    return _model(kind, conditional=False, output="bernoulli", in_channels=1, **hparams)
+
+
+def _binary(n: int = 3, height: int = 10, width: int = 11, seed: int = 0):
+    images, masks = _batch(n, channels=1, height=height, width=width, seed=seed)
+    return (images > 0.5).float(), masks
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_unconditional_model_has_no_conditioning_and_ignores_the_mask(kind):
+    model = _unconditional(kind)
+    assert model.conditioning is None and not [name for name in model.state_dict() if "cond" in name]
+    images, masks = _binary()
+    assert torch.equal(model(images, masks), model(images, torch.ones_like(masks)))
+    g = torch.Generator().manual_seed(1)
+    for i, j in [(0, 0), (4, 5), (9, 10)]:  # causal: the logits at (i, j) read only earlier pixels
+        x = torch.randn(1, 1, 10, 11, generator=g, requires_grad=True)
+        model.pixel_logits(model.trunk(x, None))[0, 0, 0, i, j].backward()
+        assert x.grad[0][_later(i, j, 0, 1, 10, 11)].abs().max() == 0, (i, j)
+
+
+def test_unconditional_loss_is_the_bce_of_every_pixel():
+    model = _unconditional()
+    images, masks = _binary()
+    logits = model(images, masks)[:, :, 0]  # (B, 1, H, W): one Bernoulli logit per pixel
+    every_pixel = F.binary_cross_entropy_with_logits(logits, images)
+    terms = model.losses(images, masks)
+    assert torch.allclose(terms["loss"], every_pixel) and torch.allclose(terms["nll_bpd"], every_pixel / math.log(2))
+    assert model.losses(images, torch.zeros_like(masks))["loss"].item() == pytest.approx(every_pixel.item())
+    assert model.validation_step(images, masks)["loss"] == pytest.approx(every_pixel.item())
+    # the test metric stays the NLL of the hole pixels (in raster order), what the sampler draws from
+    hole = masks.bool()
+    per_image = F.binary_cross_entropy_with_logits(logits, images, reduction="none").where(hole, 0).sum((1, 2, 3))
+    bits = per_image / (hole.sum((1, 2, 3)) * math.log(2))
+    assert torch.allclose(model.test_metrics(images, masks)["nll_bpd"], bits, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_unconditional_sampling_is_exact_and_generates_from_a_blank_canvas(kind):
+    model = _unconditional(kind)
+    images, masks = _binary(2, height=10, width=12)
+    fast = model.sample(images, masks, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(fast, model.naive_sample(images, masks, generator=torch.Generator().manual_seed(3)))
+    assert torch.equal(fast[masks.expand_as(fast) == 0], images[masks.expand_as(images) == 0])
+    generated = model.generate(2, 10, 12, generator=torch.Generator().manual_seed(4))
+    blank, holes = torch.zeros(2, 1, 10, 12), torch.ones(2, 1, 10, 12)
+    assert generated.shape == (2, 1, 10, 12) and set(generated.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(generated, model.naive_sample(blank, holes, generator=torch.Generator().manual_seed(4)))
+
+
+def _environment(env: str) -> dict:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env=env)["parameters"]
+
+
+def test_conf_mnist_is_the_original_pixelcnn():
+    params = _environment("mnist")
+    assert params["data_processing"]["source"]["kind"] == "mnist"
+    preprocessing = params["data_processing"]["preprocessing"]
+    assert (preprocessing["image_size"], preprocessing["color_mode"], preprocessing["binarize"]) == (28, "L", 0.5)
+    block = params["pixelcnn"]
+    model = make_model("pixelcnn", in_channels=1, **{k: v for k, v in block["model"].items() if k != "kind"})
+    config = model.config
+    assert (config.conditional, config.gated, config.output, config.hidden, config.n_blocks) == (
+        False,
+        False,
+        "bernoulli",
+        64,
+        4,
+    )
+    # 7x7 mask-A convolution (stored as its causal half) -> 4 residual blocks -> head, no conditioning
+    assert model.conditioning is None and isinstance(model.trunk.first, MaskedConv2d)
+    assert model.trunk.first.weight.shape == (64, 1, 4, 7) and model.trunk.first.mask[:, :, -1, 3].sum() == 0
+    assert len(model.trunk.layers) == 4 and all(isinstance(b, ResidualBlock) for b in model.trunk.layers)
+    assert all(block.cond is None for block in model.trunk.layers) and model.trunk.first_cond is None
+    assert [m.weight.shape[1] for m in model.head if isinstance(m, MaskedConv2d)] == [64, 64]
+    images = (torch.rand(2, 1, 28, 28) > 0.5).float()
+    logits = model(images, torch.zeros(2, 1, 28, 28))
+    assert logits.shape == (2, 1, 1, 28, 28)  # one Bernoulli logit per pixel: BCE on every pixel
+    bce = F.binary_cross_entropy_with_logits(logits[:, :, 0], images)
+    assert torch.allclose(model.losses(images, torch.zeros(2, 1, 28, 28))["loss"], bce)
+    training = training_parameters(block["training"], "pixelcnn.training")
+    assert (training.optimizer, training.lr, training.batch_size, training.epochs) == ("adam", 0.001, 64, 30)
+    assert training.select_on == "val_nll_bpd" and training.random_masks is None

@@ -1,15 +1,19 @@
 """Row-RNN inpainter: causality, conditioning without leaks, sampling, fast vs naive sampler, training."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from kedro.config import OmegaConfigLoader
 
 from pixelheal.models import make_model
-from pixelheal.models.rowrnn import RowRNNInpainter
+from pixelheal.models.rowrnn import INFILL, START, VOCAB, RowRNNInpainter
+from pixelheal.pipelines.train.nodes import training_parameters
 from pixelheal.training import TrainConfig, train
+from tests.conftest import PROJECT_ROOT
 
 TINY = {"embed_dim": 8, "hidden": 12, "n_layers": 2}
 
@@ -38,6 +42,7 @@ def _batch(channels: int = 3, size: int = 7, n: int = 3, p: float = 0.35, seed: 
         ("temperature", 0.0),
         ("temperature", "hot"),
         ("n_layer", 2),
+        ("colour_conditioning", "output"),
     ],
 )
 def test_invalid_hyper_parameter_is_named(name, value):
@@ -90,8 +95,9 @@ def test_logits_depend_only_on_earlier_sub_pixels(channels):
             assert seen[k, :, i - 1, j].all()  # the pixel right above: information flows down
 
 
-def test_hole_values_do_not_leak_through_conditioning():
-    model = _model()
+@pytest.mark.parametrize("colour_conditioning", ["input", "head"])
+def test_hole_values_do_not_leak_through_conditioning(colour_conditioning):
+    model = _model(colour_conditioning=colour_conditioning)
     images, masks = _batch()
     masks[:, :, 3, 4] = 1
     changed = images.clone()
@@ -216,3 +222,91 @@ def test_two_epochs_of_the_shared_loop():
     model.load_state_dict(result.best_state)
     torch_images, torch_masks = torch.from_numpy(images[16:]).float() / 255, torch.from_numpy(masks[16:]).float()
     assert model.inpaint(torch_images, torch_masks).shape == torch_images.shape
+
+
+# ----- the original: channel-independent GRUs, colour conditioning at the heads -------------------
+
+
+def _seen(model: RowRNNInpainter, channels: int, size: int) -> tuple[list[tuple[int, int, int]], torch.Tensor]:
+    """Per output sub-pixel (c, i, j): which AR inputs (C, H, W) its logits depend on (see the causality test)."""
+    images, masks = _batch(channels, size=size, n=1)
+    targets = [(c, i, j) for i in range(size) for j in range(size) for c in range(channels)]
+    n = len(targets)
+    onehot = F.one_hot((images * 255).round().long(), 256).float().repeat(n, 1, 1, 1, 1).requires_grad_()
+    logits = model.logits(images.repeat(n, 1, 1, 1), masks.repeat(n, 1, 1, 1), onehot)
+    assert torch.allclose(logits[:1], model.logits(images, masks), atol=1e-6)  # the one-hot path is the token path
+    chosen = torch.stack([logits[k, c, :, i, j] for k, (c, i, j) in enumerate(targets)])
+    (grad,) = torch.autograd.grad(chosen.sum(), onehot)
+    return targets, grad.abs().sum(-1) > 0  # (n, C, H, W)
+
+
+def test_head_conditioning_gives_each_gru_its_own_channel_and_the_heads_the_earlier_ones():
+    size = 5
+    model = _model(colour_conditioning="head")
+    targets, seen = _seen(model, 3, size)
+    order = torch.arange(size * size).view(size, size)
+    for k, (c, i, j) in enumerate(targets):
+        earlier = order < i * size + j
+        assert not seen[k, :, order > i * size + j].any() and not seen[k, c:, i, j].any()  # causal
+        assert seen[k, :c, i, j].all()  # the head: green sees red, blue sees red and green at this pixel
+        others = [d for d in range(3) if d != c]
+        assert not seen[k][others][:, earlier].any(), f"channel {c} at ({i}, {j}) reads another channel's past"
+        if j > 0:
+            assert seen[k, c, i, j - 1]  # its own channel of the previous pixel
+        if i > 0:
+            assert seen[k, c, i - 1, j]  # and of the pixel above
+
+
+def test_head_conditioning_concatenates_the_embedded_earlier_channels_at_the_head():
+    model = _model(colour_conditioning="head")
+    assert [head.in_features for head in model.heads] == [12, 12 + 8, 12 + 2 * 8]  # hidden (+ embed per channel)
+    assert [head.in_features for head in _model().heads] == [12, 12, 12]  # the default: the GRU state only
+    assert model.embed.num_embeddings == _model().embed.num_embeddings  # both modes share the tables
+
+
+@pytest.mark.parametrize("channels, greedy", [(1, True), (3, True), (3, False)])
+def test_head_conditioning_fast_sampler_matches_the_naive_path(channels, greedy):
+    model = _model(channels, colour_conditioning="head").double()
+    images, masks = _batch(channels, size=6)
+    images, masks = images.double(), masks.double()
+    masks[0] = 0
+    masks[1, :, 2] = 0
+    fast = model.sample(images, masks, greedy=greedy, generator=torch.Generator().manual_seed(3))
+    naive = model.naive_sample(images, masks, greedy=greedy, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(fast, naive) and torch.equal(fast[0], images[0])
+    masks[2] = 0
+    full, incremental = model.test_metrics(images, masks)["nll_bpd"], model.sampler_nll_bpd(images, masks)
+    assert torch.allclose(full[1:2], incremental[1:2], rtol=1e-6) and torch.isnan(incremental[2])
+
+
+def test_head_conditioning_trains_in_the_shared_loop():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (16, 3, 6, 6), dtype=np.uint8)
+    masks = (rng.random((16, 1, 6, 6)) < 0.3).astype(np.uint8)
+    cfg = TrainConfig(epochs=2, batch_size=8, lr=0.01, device="cpu", select_on="val_nll_bpd")
+    result = train(_model(colour_conditioning="head"), images, masks, np.arange(12), np.arange(12, 16), cfg)
+    assert result.history[1]["train_loss"] < result.history[0]["train_loss"]
+
+
+def _environment(env: str) -> dict:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env=env)["parameters"]
+
+
+def test_conf_cartoon_is_the_original_row_rnn():
+    params = _environment("cartoon")
+    preprocessing = params["data_processing"]["preprocessing"]
+    assert (preprocessing["center_crop"], preprocessing["image_size"], preprocessing["color_mode"]) == (300, 36, "RGB")
+    block = params["rowrnn"]
+    model = make_model("rowrnn", in_channels=3, **{k: v for k, v in block["model"].items() if k != "kind"})
+    assert model.config.colour_conditioning == "head"  # channel-independent GRUs, colour conditioning at the head
+    assert len(model.grus) == 3 and all(gru.num_layers == 3 and gru.batch_first for gru in model.grus)
+    assert all(gru.input_size == model.config.embed_dim for gru in model.grus)
+    assert [head.in_features for head in model.heads] == [32, 32 + 64, 32 + 2 * 64]  # R; G sees R; B sees R, G
+    assert (START, INFILL, VOCAB) == (256, 257, 258)  # 256 intensities + start token + infill token
+    images, masks = _batch(3, size=36, n=1)
+    assert model.logits(images, masks).shape == (1, 3, 256, 36, 36)  # a 256-way softmax per sub-pixel
+    training = training_parameters(block["training"], "rowrnn.training")
+    assert (training.optimizer, training.lr, training.batch_size, training.epochs) == ("adam", 0.001, 64, 15)
+    assert training.select_on == "val_nll_bpd"

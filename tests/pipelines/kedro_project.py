@@ -39,7 +39,11 @@ pixelcnn:
 rowrnn:
   model: {kind: rowrnn, embed_dim: 8, hidden: 8, n_layers: 1, sampling: sample, temperature: 1.0}
   training: {<<: *training, select_on: val_nll_bpd}
-evaluation: {batch_size: 64, device: cpu, grid_images: 4, samples_per_image: 2, seed: 0, lpips: default, fid: none}
+pixelheal:
+  model: {kind: pixelheal, hidden: 4, n_layers: 1}
+  training: {<<: *training}
+evaluation: {batch_size: 64, device: cpu, grid_images: 4, samples_per_image: 2, seed: 0, lpips: default, lpips_net: alex,
+             fid: none}
 compare: {baselines: [telea, biharmonic], workers: 1}
 """
 

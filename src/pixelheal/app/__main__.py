@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import math
 import os
+import socket
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +28,38 @@ def _positive(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    """The `--port` value: a TCP port number (argparse names the option in its error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer from 1 to 65535, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 65535, got {value}")
+    return value
+
+
+def require_free_port(host: str, port: int) -> None:
+    """Exit with one line when the app could not serve on `host:port` (Gradio would raise a traceback).
+
+    Checked before the app is built, by binding as the server will (address reuse on, so a port
+    whose last connections linger in TIME_WAIT is not refused).
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            if os.name != "nt":  # on Windows the option would let the probe share a port in use
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except socket.gaierror as error:
+        raise SystemExit(f"--host {host}: cannot serve on {host}:{port} ({error.strerror})") from None
+    except OSError as error:
+        reason = "already in use" if error.errno == errno.EADDRINUSE else error.strerror or str(error)
+        raise SystemExit(
+            f"--port {port}: cannot serve on {host}:{port} ({reason}); choose another with --port"
+        ) from None
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options; the defaults suit running from the project root."""
     parser = argparse.ArgumentParser(prog="python -m pixelheal.app", description=__doc__)
@@ -36,7 +70,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="MLflow tracking URI whose runs' checkpoints are offered too; 'none' to skip",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (0.0.0.0 for the network)")
-    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--port", type=_port, default=7860, help="TCP port to serve on (default: %(default)s)")
     parser.add_argument("--device", default="cpu", help="torch device for inference: cpu, cuda, mps or auto")
     parser.add_argument(
         "--max-upload-mb",
@@ -63,6 +97,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     """Build the app and serve it until interrupted."""
     args = parse_args(argv)
+    require_free_port(args.host, args.port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Set before gradio is imported: no usage analytics, no version check, no Hugging Face Hub calls.
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"

@@ -1,32 +1,108 @@
-"""Sources backed by torchvision datasets: "cifar10", "mnist" and "celeba"."""
+"""Sources backed by torchvision datasets: "cifar10", "mnist" and "celeba".
+
+CelebA is read straight from its aligned-image folder, `<root>/celeba/img_align_celeba/`
+(torchvision's layout) or `<root>/img_align_celeba/`: only the images are needed. torchvision's own
+CelebA class would md5-check five annotation files this project never uses; here only CelebA's
+official partition, `list_eval_partition.txt` beside the folder, is read when it is there (train =
+partition 0, test = partition 2). Without it every image of the folder is train, in file-name
+order (the partition's own order: its first 162,770 images are its train split).
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from pixelheal.data.folders import IMAGE_EXTENSIONS
 from pixelheal.data.records import ImageRecord, read_image
 
 logger = logging.getLogger(__name__)
 
 TORCHVISION_KINDS = ("cifar10", "mnist", "celeba")
+CELEBA_IMAGES = "img_align_celeba"
+CELEBA_PARTITION = "list_eval_partition.txt"
+_CELEBA_SPLITS = {True: "0", False: "2"}  # train -> partition 0, test -> partition 2 (1 = valid, unused)
+
+
+@dataclass(frozen=True)
+class CelebAFiles:
+    """One split of CelebA's aligned images: their folder and file names, in CelebA's order."""
+
+    folder: Path
+    filename: list[str]
+
+    def __len__(self) -> int:
+        return len(self.filename)
+
+
+def celeba_folder(root: Path) -> Path | None:
+    """The aligned-image folder under `root` (torchvision's `celeba/` sub-folder first), or None."""
+    for folder in (root / "celeba" / CELEBA_IMAGES, root / CELEBA_IMAGES):
+        if folder.is_dir():
+            return folder
+    return None
+
+
+def _partition(path: Path, split: str) -> list[str]:
+    """File names of one partition ("0" train, "2" test) of CelebA's `list_eval_partition.txt`."""
+    names = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
+            raise ValueError(f"root: {path} line {number}: expected '<image file> <0|1|2>', got {line!r}")
+        if fields[1] == split:
+            names.append(fields[0])
+    return names
+
+
+def _open_celeba(root: Path, train: bool, download: bool) -> CelebAFiles:
+    """One CelebA split from the image folder, fetched by torchvision first when `download`."""
+    if download:
+        from torchvision import datasets
+
+        datasets.CelebA(str(root), split="all", target_type=[], download=True)
+    folder = celeba_folder(root)
+    if folder is None:
+        raise RuntimeError(f"no {CELEBA_IMAGES} folder in {root / 'celeba'} or in {root}")
+    partition = folder.parent / CELEBA_PARTITION
+    if partition.is_file():
+        return CelebAFiles(folder, _partition(partition, _CELEBA_SPLITS[train]))
+    if not train:
+        raise ValueError(
+            f"root: include_test needs CelebA's official partition {partition}; without it, set "
+            f"include_test: false and every image in {folder} is read as train"
+        )
+    names = sorted(f.name for f in folder.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+    logger.info(
+        "celeba: no %s beside %s: all %d images are read as train, by file name", CELEBA_PARTITION, folder, len(names)
+    )
+    return CelebAFiles(folder, names)
 
 
 def _open_dataset(kind: str, root: Path, train: bool, download: bool) -> Any:
-    """Construct the torchvision dataset for one split (imported lazily: torchvision is slow)."""
+    """Construct the dataset for one split (torchvision is imported lazily: it is slow)."""
+    if kind == "celeba":
+        return _open_celeba(root, train, download)
     from torchvision import datasets
 
     if kind == "cifar10":
         return datasets.CIFAR10(str(root), train=train, download=download)
-    if kind == "mnist":
-        return datasets.MNIST(str(root), train=train, download=download)
-    # target_type=[]: we need only the images, not CelebA's attribute tensors.
-    split = "train" if train else "test"
-    return datasets.CelebA(str(root), split=split, target_type=[], download=download)
+    return datasets.MNIST(str(root), train=train, download=download)
+
+
+def _where_files_go(kind: str, root: Path) -> str:
+    """What a user must place under `root` for `kind`, in torchvision's layout."""
+    if kind == "celeba":
+        return f"the aligned images in {root / 'celeba' / CELEBA_IMAGES} (only the images are needed)"
+    folder = {"cifar10": "cifar-10-batches-py", "mnist": "MNIST/raw"}[kind]
+    return f"the {kind} files in {root / folder}"
 
 
 def load_split(kind: str, root: Path, train: bool, download: bool) -> Any:
@@ -39,7 +115,7 @@ def load_split(kind: str, root: Path, train: bool, download: bool) -> Any:
             raise ValueError(f"root: could not download the {kind} dataset into {root.resolve()}: {exc}") from exc
         raise ValueError(
             f"root: {kind} dataset not found or corrupted in {root.resolve()} ({exc}). "
-            f"Set download: true to fetch it, or place the {kind} files there."
+            f"Set download: true to fetch it, or place {_where_files_go(kind, root.resolve())}."
         ) from exc
 
 
@@ -64,10 +140,9 @@ class TorchvisionSource:
     def _item(self, dataset: Any, index: int) -> tuple[Image.Image, str, str]:
         """(image, source id, label) of one dataset item."""
         if self.kind == "celeba":
-            # CelebA's __getitem__ opens files lazily; read_image decodes now and names the file.
+            # read_image decodes now and names the file if it is missing or broken.
             name = dataset.filename[index]
-            image = read_image(Path(dataset.root, dataset.base_folder, "img_align_celeba", name))
-            return image, name, ""
+            return read_image(dataset.folder / name), name, ""
         image, target = dataset[index]
         target = int(target)
         label = dataset.classes[target] if self.kind == "cifar10" else str(target)

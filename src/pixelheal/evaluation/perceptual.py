@@ -3,17 +3,22 @@
 Weights come from the torch hub cache (``torch.hub.get_dir()/checkpoints``) or a local path;
 when they cannot be had the metric is reported as unavailable (None) with one log warning,
 never a crash and never a fake number. ``"random"`` builds randomly initialised networks so
-tests exercise the code path; its values are meaningless.
+tests exercise the code path; its values are meaningless. LPIPS runs on AlexNet (``lpips_net:
+alex``, the default) or VGG16 (``vgg``, as the U-Net original reported it); either backbone's
+weights are torchvision's ImageNet state_dict, the linear layers on top ship with ``lpips``.
 
 contract: images are float in [0, 1], N×C×H×W with C = 1 or 3.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import tempfile
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import lpips as lpips_lib
@@ -24,20 +29,40 @@ from torch import Tensor
 from torch.nn import Module
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
-from torchvision.models import AlexNet_Weights
+from torchvision.models import AlexNet_Weights, VGG16_Weights
 
 logger = logging.getLogger(__name__)
 
 ALEXNET_FILE = Path(AlexNet_Weights.IMAGENET1K_V1.url).name  # alexnet-owt-7be5be79.pth
+VGG16_FILE = Path(VGG16_Weights.IMAGENET1K_V1.url).name  # vgg16-397923af.pth
 INCEPTION_FILE = Path(URL_INCEPTION_V3).name  # weights-inception-2015-12-05-6726825d.pth
-# AlexNet's feature stack collapses to nothing below 32 px, so smaller images are upscaled.
+# AlexNet's feature stack collapses to nothing below 32 px, so smaller images are upscaled (for VGG too).
 LPIPS_MIN_SIDE = 32
-# torchvision AlexNet `features` index -> lpips slice holding it (lpips splits at 2, 5, 8, 10).
-_ALEX_SLICES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 2, 5: 3, 6: 3, 7: 3, 8: 4, 9: 4, 10: 5, 11: 5}
 _RANDOM_SEED = 0  # random networks are still reproducible
 FID_FEATURES = 2048  # the standard pool3 features
 # Random FID only checks the code path; the 2048-d covariance square root alone takes ~10 s on CPU.
 _RANDOM_FID_FEATURES = 64
+
+
+@dataclass(frozen=True)
+class LPIPSNet:
+    """An LPIPS backbone: torchvision's weights file and where lpips cuts its `features` into slices."""
+
+    weights_file: str  # the file name torchvision caches in the hub's checkpoints folder
+    slice_ends: tuple[int, ...]  # `features` index (exclusive) where slice 1, 2, ... ends
+
+
+LPIPS_NETS = {
+    "alex": LPIPSNet(ALEXNET_FILE, (2, 5, 8, 10, 12)),
+    "vgg": LPIPSNet(VGG16_FILE, (4, 9, 16, 23, 30)),
+}
+
+
+def check_lpips_net(net: object, where: str = "evaluation.lpips_net") -> str:
+    """The LPIPS backbone's name, or a ValueError naming `where`."""
+    if net not in LPIPS_NETS:
+        raise ValueError(f"{where}: expected one of {sorted(LPIPS_NETS)}, got {net!r}")
+    return str(net)
 
 
 def _weights_file(setting: str, default_name: str) -> Path:
@@ -47,27 +72,27 @@ def _weights_file(setting: str, default_name: str) -> Path:
     return Path(setting).expanduser()
 
 
-def _alexnet_to_lpips(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Rename torchvision AlexNet 'features.i.*' keys to lpips 'slice<k>.i.*' keys."""
+def _features_to_lpips(state: dict[str, Tensor], slice_ends: tuple[int, ...]) -> dict[str, Tensor]:
+    """Rename torchvision 'features.i.*' keys to lpips 'slice<k>.i.*' keys (the classifier is dropped)."""
     renamed = {}
     for key, value in state.items():
         parts = key.split(".")
         if parts[0] == "features":
             index = int(parts[1])
-            renamed[f"slice{_ALEX_SLICES[index]}.{index}.{parts[2]}"] = value
+            renamed[f"slice{bisect.bisect_right(slice_ends, index) + 1}.{index}.{parts[2]}"] = value
     return renamed
 
 
-def _build_lpips(weights: Path | None) -> Module:
-    """LPIPS-alex; backbone from `weights` (AlexNet state_dict) or random when None."""
+def _build_lpips(weights: Path | None, net: str = "alex") -> Module:
+    """LPIPS on backbone `net`, from `weights` (torchvision's state_dict of it) or random when None."""
     with warnings.catch_warnings():
         # lpips calls torchvision's deprecated `pretrained=` argument; not ours to fix
         warnings.simplefilter("ignore", UserWarning)
         # pnet_rand=True: build the backbone without torchvision's download path
-        model = lpips_lib.LPIPS(net="alex", pretrained=weights is not None, pnet_rand=True, verbose=False)
+        model = lpips_lib.LPIPS(net=net, pretrained=weights is not None, pnet_rand=True, verbose=False)
     if weights is not None:
         state = torch.load(weights, map_location="cpu", weights_only=True)
-        model.net.load_state_dict(_alexnet_to_lpips(state), strict=True)
+        model.net.load_state_dict(_features_to_lpips(state, LPIPS_NETS[net].slice_ends), strict=True)
     return model.eval().requires_grad_(False)
 
 
@@ -113,11 +138,18 @@ def _to_rgb(x: Tensor | np.ndarray, device: torch.device) -> Tensor:
 class PerceptualMetrics:
     """Accumulates LPIPS (per image) and FID over batches; either may be unavailable."""
 
-    def __init__(self, lpips: str = "default", fid: str = "default", device: str = "cpu") -> None:
-        """Set up both metrics; settings are "default", "none", "random" or a local .pth path."""
+    def __init__(
+        self, lpips: str = "default", fid: str = "default", device: str = "cpu", lpips_net: str = "alex"
+    ) -> None:
+        """Set up both metrics; settings are "default", "none", "random" or a local .pth path.
+
+        `lpips_net` ("alex" or "vgg") is LPIPS's backbone; a path for `lpips` holds that backbone's weights.
+        """
+        net = check_lpips_net(lpips_net)
         self.device = torch.device(device)
         self.available: dict[str, str | None] = {}
-        self._lpips_model = self._setup("lpips", lpips, ALEXNET_FILE, _build_lpips)
+        build_lpips = partial(_build_lpips, net=net)
+        self._lpips_model = self._setup("lpips", lpips, LPIPS_NETS[net].weights_file, build_lpips)
         self._fid_metric = self._setup("fid", fid, INCEPTION_FILE, _build_fid)
         self._lpips_values: list[Tensor] = []
         self._warned_upscale = False

@@ -11,7 +11,7 @@ import torch
 
 from pixelheal.evaluation.metrics import per_image_metrics
 from pixelheal.evaluation.perceptual import PerceptualMetrics
-from pixelheal.evaluation.summary import summarize
+from pixelheal.evaluation.summary import finite_mean, summarize
 from pixelheal.models.base import InpaintingModel
 
 T = TypeVar("T")
@@ -70,13 +70,16 @@ def complete_samples(
 @torch.no_grad()
 def architecture_metrics(
     model: InpaintingModel, images: np.ndarray, masks: np.ndarray, batch_size: int, device: torch.device
-) -> dict[str, float]:
-    """Means of the architecture's own per-image test metrics (e.g. NLL in bits/dim), NaNs skipped."""
+) -> dict[str, float | None]:
+    """Means of the architecture's own per-image test metrics (e.g. NLL in bits/dim), non-finite values skipped.
+
+    A metric without any finite value (e.g. no image has a hole) is None: the metrics JSON never holds NaN.
+    """
     columns: dict[str, list[torch.Tensor]] = {}
     for x, m in _batches(images, masks, batch_size, device):
         for name, values in model.test_metrics(x, m).items():
             columns.setdefault(name, []).append(values.double().cpu())
-    return {name: float(torch.cat(values).nanmean()) for name, values in columns.items()}
+    return {name: finite_mean(torch.cat(values)) for name, values in columns.items()}
 
 
 def score_completions(

@@ -29,7 +29,7 @@ def summary_keys() -> list[str]:
     return [*HEADLINE_KEYS, *buckets]
 
 
-def _nanmean(values: Tensor | None) -> float | None:
+def finite_mean(values: Tensor | None) -> float | None:
     """Mean over the finite entries, or None when there are none."""
     if values is None:
         return None
@@ -39,8 +39,8 @@ def _nanmean(values: Tensor | None) -> float | None:
 
 
 def _optional_float(x: float | None) -> float | None:
-    """float(x), with None or NaN mapped to None."""
-    if x is None or math.isnan(float(x)):
+    """float(x), with None, NaN and infinities mapped to None (JSON has no NaN)."""
+    if x is None or not math.isfinite(float(x)):
         return None
     return float(x)
 
@@ -69,14 +69,14 @@ def summarize(
     _check_lengths(columns, fractions.numel())
     labels = [area_bucket(float(f)) for f in fractions]
 
-    result: dict[str, float | None] = {f"test_{m}": _nanmean(columns[m]) for m in BUCKET_METRICS}
+    result: dict[str, float | None] = {f"test_{m}": finite_mean(columns[m]) for m in BUCKET_METRICS}
     result["test_fid"] = _optional_float(fid)
-    result["test_ms_per_image"] = float(ms_per_image)
+    result["test_ms_per_image"] = _optional_float(ms_per_image)
     result["test_n_images"] = fractions.numel()
     for metric in BUCKET_METRICS:
         values = columns[metric]
         for _, _, label in AREA_BUCKETS:
             selected = torch.tensor([lab == label for lab in labels], dtype=torch.bool)
             key = f"test_{metric}_area_{label}"
-            result[key] = None if values is None else _nanmean(values.reshape(-1).cpu()[selected])
+            result[key] = None if values is None else finite_mean(values.reshape(-1).cpu()[selected])
     return {key: result[key] for key in summary_keys()}

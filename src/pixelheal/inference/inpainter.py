@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from pixelheal.config import ConfigError
 from pixelheal.data.transforms import to_8bit
 from pixelheal.devices import resolve_device
 from pixelheal.masks.files import binarize_mask, mask_values
@@ -52,24 +53,28 @@ def resolve_checkpoint(model: str, models_dir: str | Path) -> Path:
     if model in ARCHITECTURES:
         path = Path(models_dir) / f"{model}.pt"
         if not path.is_file():
-            raise ValueError(
-                f"model: no checkpoint for architecture {model!r} at {path}; "
-                f"train it first with `kedro run --pipeline=train_{model}`"
+            raise ConfigError(
+                "model",
+                f"no checkpoint for architecture {model!r} at {path}; "
+                f"train it first with `kedro run --pipeline=train_{model}`",
             )
         return path
     path = Path(model)
     if path.is_file():
         return path
-    raise ValueError(
-        f"model: {model!r} is neither an architecture ({', '.join(sorted(ARCHITECTURES))}) "
-        f"nor an existing checkpoint file"
+    raise ConfigError(
+        "model",
+        f"{model!r} is neither an architecture ({', '.join(sorted(ARCHITECTURES))}) nor an existing checkpoint file",
     )
 
 
-def load_inpainter(checkpoint_path: str | Path, device: str = "cpu") -> Inpainter:
-    """Rebuild the model of a checkpoint file, on `device` ("auto" picks one), with its training image size."""
+def load_inpainter(checkpoint_path: str | Path, device: str = "cpu", where: str = "device") -> Inpainter:
+    """Rebuild the model of a checkpoint file, on `device` ("auto" picks one), with its training image size.
+
+    `where` is the parameter an unusable device is reported as (e.g. `inpaint.device`).
+    """
+    target = resolve_device(device, where=where)  # before reading: a device error should not wait on a big file
     checkpoint = read_checkpoint(checkpoint_path)
-    target = resolve_device(device)
     return Inpainter(
         model=from_checkpoint(checkpoint).to(target),
         arch=checkpoint.arch,

@@ -19,7 +19,10 @@ class BoxMaskGenerator:
 
     The generator is its own declared parameters: `parse(BoxMaskGenerator, block, where)` checks
     and builds it. `hole_size` is one fraction or a [min, max] pair; "square" holes use the
-    shorter side, "rect" ones draw height and width independently.
+    shorter side, "rect" ones draw height and width independently. `margin_from` says what the
+    margin separates from the border: "ring" (hole + ring stay `margin` inside the image) or
+    "hole" (the GAN original: the hole starts `margin` from the border and the ring lies inside
+    the margin, so it must not be wider than it).
     """
 
     name: ClassVar[str] = KIND
@@ -28,6 +31,7 @@ class BoxMaskGenerator:
     aspect: Literal["square", "rect"] = "square"
     margin: float = 0.0
     context_ring: float = 0.0
+    margin_from: Literal["ring", "hole"] = "ring"
 
     def __post_init__(self) -> None:
         low, high = self.hole_range
@@ -36,11 +40,22 @@ class BoxMaskGenerator:
         require_in("margin", self.margin, 0.0, 0.5)
         require_in("context_ring", self.context_ring, 0.0, 0.5)
         require(
-            high + 2 * self.margin + 2 * self.context_ring <= 1.0,
-            "hole_size",
-            f"largest hole {high} + 2*margin {self.margin} + 2*context_ring {self.context_ring} "
-            "exceeds the image side (1.0)",
+            self.margin_from == "ring" or self.context_ring <= self.margin,
+            "context_ring",
+            f"{self.context_ring} is wider than the margin {self.margin}: with margin_from hole "
+            "the ring lies inside the margin",
         )
+        ring = f" + 2*context_ring {self.context_ring}" if self.margin_from == "ring" else ""
+        require(
+            high + 2 * self.margin + 2 * self.placed_ring <= 1.0,
+            "hole_size",
+            f"largest hole {high} + 2*margin {self.margin}{ring} exceeds the image side (1.0)",
+        )
+
+    @property
+    def placed_ring(self) -> float:
+        """The ring kept clear of the border besides the margin: none when the margin holds it ("hole")."""
+        return self.context_ring if self.margin_from == "ring" else 0.0
 
     @property
     def hole_range(self) -> tuple[float, float]:
@@ -56,8 +71,8 @@ class BoxMaskGenerator:
         """Return a (1, H, W) uint8 mask with one box of ones (the hole); `image` is ignored."""
         check_size(KIND, height, width)
         box_h, box_w = self._sample_size(height, width, rng)
-        top = _sample_start(height, box_h, self.margin, self.context_ring, rng)
-        left = _sample_start(width, box_w, self.margin, self.context_ring, rng)
+        top = _sample_start(height, box_h, self.margin, self.placed_ring, rng)
+        left = _sample_start(width, box_w, self.margin, self.placed_ring, rng)
         mask = np.zeros((1, height, width), np.uint8)
         mask[:, top : top + box_h, left : left + box_w] = 1
         return mask
@@ -77,7 +92,7 @@ def _to_pixels(fraction: float, side: int) -> int:
 
 
 def _sample_start(side: int, size: int, margin: float, ring: float, rng: np.random.Generator) -> int:
-    """Uniform start so that hole + ring stays `margin` from both borders."""
+    """Uniform start so that hole + `ring` stays `margin` from both borders."""
     border = round(margin * side) + round(ring * side)
     last = side - border - size
     if last < border:

@@ -15,11 +15,13 @@ from typing import Any
 import torch
 
 from pixelheal.config import parse
+from pixelheal.devices import resolve_device
 from pixelheal.models.base import InpaintingModel, composite
-from pixelheal.models.checkpoint import Checkpoint, read_checkpoint, save_checkpoint
+from pixelheal.models.checkpoint import Checkpoint, load_weights, read_checkpoint, save_checkpoint
 from pixelheal.models.fills import masked_input
 from pixelheal.models.gan import GANConfig, GANInpainter
 from pixelheal.models.pixelcnn import PixelCNNConfig, PixelCNNInpainter
+from pixelheal.models.pixelheal_net import PixelHealConfig, PixelHealInpainter
 from pixelheal.models.rowrnn import RowRNNConfig, RowRNNInpainter
 from pixelheal.models.unet import UNetASPPConfig, UNetConfig, unet_aspp, unet_frm
 
@@ -38,6 +40,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     "gan": Architecture(GANConfig, GANInpainter),
     "pixelcnn": Architecture(PixelCNNConfig, PixelCNNInpainter),
     "rowrnn": Architecture(RowRNNConfig, RowRNNInpainter),
+    "pixelheal": Architecture(PixelHealConfig, PixelHealInpainter),
 }
 
 
@@ -55,15 +58,27 @@ def make_model(kind: str, *, where: str | None = None, **hparams: Any) -> Inpain
 
 
 def from_checkpoint(checkpoint: Checkpoint) -> InpaintingModel:
-    """Rebuild a ready-to-use model (eval mode, on the CPU) from a checkpoint."""
-    model = make_model(checkpoint.arch, **checkpoint.hparams)
-    model.load_state_dict(checkpoint.model)
+    """Rebuild a ready-to-use model (eval mode, on the CPU) from a checkpoint.
+
+    Hyper-parameters the architecture refuses, or weights that do not fit them (a file edited or
+    assembled by hand), fail with one line naming the checkpoint's file.
+    """
+    if checkpoint.arch not in ARCHITECTURES:
+        raise ValueError(
+            f"{checkpoint.source}: unknown architecture {checkpoint.arch!r}; known: {sorted(ARCHITECTURES)}"
+        )
+    try:
+        model = make_model(checkpoint.arch, where=f"{checkpoint.source}: hparams", **checkpoint.hparams)
+    except TypeError:  # hparams that are not a mapping of keyword arguments
+        raise ValueError(f"{checkpoint.source}: hparams is not a mapping: {checkpoint.hparams!r}") from None
+    load_weights(model, checkpoint.model, checkpoint.source)
     return model.eval()
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> InpaintingModel:
-    """Rebuild a ready-to-use model (eval mode) from a checkpoint file alone."""
-    return from_checkpoint(read_checkpoint(path)).to(device)
+    """Rebuild a ready-to-use model (eval mode) from a checkpoint file alone; "auto" picks the device."""
+    target = device if isinstance(device, torch.device) else resolve_device(device)
+    return from_checkpoint(read_checkpoint(path)).to(target)
 
 
 __all__ = [

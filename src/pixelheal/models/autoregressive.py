@@ -102,6 +102,11 @@ class AutoregressiveInpainter(InpaintingModel):
         # Models that can compute the logits of the hole pixels alone override this.
         return self.logits(images, masks).permute(0, 3, 4, 2, 1)[where]
 
+    @property
+    def unconditional(self) -> bool:
+        """True for a density of every pixel (nothing conditioned on): its pictures are generations from a blank canvas."""
+        return False
+
     # ----- discrete values ---------------------------------------------------------------------
 
     @property
@@ -251,6 +256,29 @@ class AutoregressiveInpainter(InpaintingModel):
                 logits = self.logits(self._composite(images, hole, values), masks)  # (B, C, K, H, W)
                 values[rows, c, i, j] = draw(logits[rows, c, :, i, j], rows)
         return self._composite(images, hole, values)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        n: int,
+        height: int,
+        width: int,
+        *,
+        temperature: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """`n` images (n, C, height, width) in [0, 1] drawn from a blank canvas in raster order (always sampled).
+
+        The sampler with every pixel a hole: nothing is known, so each pixel is drawn from
+        p(pixel | earlier pixels). Meant for unconditional models (`pixelcnn` with `conditional:
+        false`); a conditional one draws given an all-hole mask, which it rarely saw in training.
+        """
+        if n < 1 or height < 1 or width < 1:
+            raise ValueError(f"generate needs n, height and width of at least 1, got {n}, {height}, {width}")
+        where = next(self.parameters(), torch.empty(0))  # the canvas goes where the model is, in its dtype
+        canvas = where.new_zeros(n, self.channels, height, width)
+        holes = where.new_ones(n, 1, height, width)
+        return self.sample(canvas, holes, greedy=False, temperature=temperature, generator=generator)
 
     @torch.no_grad()
     def inpaint(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,27 @@ class DoubleConv(nn.Sequential):
         )
 
 
+# The original GAN's generator uses a leaky ReLU with this negative slope in every stage.
+LEAKY_SLOPE = 0.2
+
+
+class LeakyConv(nn.Sequential):
+    """3x3 conv with a bias → LeakyReLU(0.2), no normalisation: one stage of the original GAN's generator."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, 3, padding=1),
+            nn.LeakyReLU(LEAKY_SLOPE, inplace=True),
+        )
+
+
+class LeakyDoubleConv(nn.Sequential):
+    """`LeakyConv` twice: the original GAN's U-Net stage (no BatchNorm, every conv with a bias)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(*LeakyConv(in_channels, out_channels), *LeakyConv(out_channels, out_channels))
+
+
 class TransposedUpsample(nn.ConvTranspose2d):
     """Learned x2 upsampling to the skip's width (a 2x2 transposed convolution), padded to the skip's size."""
 

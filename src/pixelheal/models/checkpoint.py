@@ -6,7 +6,8 @@ weights, that epoch and its metrics, the per-epoch history, the training paramet
 size it was trained at (inference resizes user images to it). On disk it is a plain dict written
 with `torch.save` and read with `weights_only=True`, so a file that pickles arbitrary Python objects
 is refused instead of executed. `format` and `version` tell a checkpoint apart from other torch
-files and from checkpoints of an older layout, each refused with one line naming the file.
+files and from checkpoints of an older layout, each refused with one line naming the file; so are
+weights that do not fit the hyper-parameters beside them (`load_weights` names the first tensor).
 
 Training's resume state (weights and optimiser state after the last finished epoch) is another
 file with its own format marker, at the path `train_state_path` derives from the checkpoint's.
@@ -15,11 +16,13 @@ file with its own format marker, at the path `train_state_path` derives from the
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from pixelheal.storage import write_atomically
 
@@ -39,10 +42,11 @@ class Checkpoint:
     hparams: dict[str, Any]  # the architecture's hyper-parameters, in_channels included
     model: dict[str, torch.Tensor]  # state_dict of the best validation epoch
     epoch: int  # the best epoch, 1-based
-    metrics: dict[str, Any]  # the best epoch's history record
+    metrics: dict[str, Any]  # the best epoch's history record, plus val_<metric>_untrained (before training)
     history: list[dict[str, Any]]  # one record per epoch: {"epoch", train_*, val_*, "seconds"}
     training: dict[str, Any]  # the training parameter block, as given
     image_size: tuple[int, int]  # (H, W) of the training images
+    source: str = field(default="the checkpoint", compare=False)  # where it was read from, for messages; not stored
 
     @property
     def channels(self) -> int:
@@ -51,11 +55,11 @@ class Checkpoint:
 
     def to_dict(self) -> dict[str, Any]:
         """The plain dict stored on disk (no deep copy of the weights)."""
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        fields = {name: getattr(self, name) for name in _FIELDS}
         return fields | {"image_size": [int(v) for v in self.image_size]}
 
 
-_FIELDS = [f.name for f in dataclasses.fields(Checkpoint)]
+_FIELDS = [f.name for f in dataclasses.fields(Checkpoint) if f.name != "source"]
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | Path) -> None:
@@ -99,7 +103,33 @@ def checkpoint_from_dict(data: Any, source: str) -> Checkpoint:
     if missing:
         raise ValueError(f"{source} is an incomplete PixelHeal checkpoint: it lacks {missing}")
     height, width = (int(v) for v in data["image_size"])
-    return Checkpoint(**{name: data[name] for name in _FIELDS} | {"image_size": (height, width)})
+    return Checkpoint(**{name: data[name] for name in _FIELDS} | {"image_size": (height, width), "source": source})
+
+
+def weights_mismatch(module: nn.Module, weights: Mapping[str, Any]) -> str | None:
+    """The first tensor of `weights` that does not fit `module` (missing, extra or of another shape), or None."""
+    expected = module.state_dict()
+    for name, tensor in expected.items():
+        found = weights.get(name)
+        if not isinstance(found, torch.Tensor):
+            return f"{name} is missing" if found is None else f"{name} is not a tensor"
+        if found.shape != tensor.shape:
+            return f"{name} has shape {list(found.shape)}, the model expects {list(tensor.shape)}"
+    extra = [name for name in weights if name not in expected]
+    return f"{extra[0]} is not a tensor of this model" if extra else None
+
+
+def load_weights(module: nn.Module, weights: Mapping[str, Any], source: str) -> None:
+    """Load `weights` into `module`, refused with one line naming `source` and the first tensor that does not fit.
+
+    torch's own error lists every mismatch over many lines and never names the file.
+    """
+    if not isinstance(weights, Mapping):
+        raise ValueError(f"{source}: the weights are a {type(weights).__name__}, not a mapping of tensors")
+    problem = weights_mismatch(module, weights)
+    if problem:
+        raise ValueError(f"{source}: the weights do not match the hyper-parameters: {problem}")
+    module.load_state_dict(weights)
 
 
 def train_state_path(checkpoint_path: str | Path) -> Path:

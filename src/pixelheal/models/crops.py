@@ -1,8 +1,9 @@
 """Hole+context crops: the box around each image's hole, cut out, resized to one size, and pasted back.
 
 The GAN's hole_context variant inpaints these crops instead of whole images. contract: images
-(B, C, H, W) in [0, 1], masks (B, 1, H, W) with 1 = hole; boxes are (top, left, bottom, right) with
-the ends exclusive.
+(B, C, H, W) in [0, 1], masks (B, K, H, W) with 1 = hole: channel 0 is the hole, which places each
+box; further channels (the GAN's hole + ring mask) are cut and resized alongside. Boxes are
+(top, left, bottom, right) with the ends exclusive.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class HoleCrops:
     rows: list[int]  # batch index of each crop
     boxes: list[Box]  # where each crop came from
     images: torch.Tensor  # (B', C, S, S) in [0, 1]
-    masks: torch.Tensor  # (B', 1, S, S), 1 = hole: every cell a hole pixel contributes to
+    masks: torch.Tensor  # (B', K, S, S), 1 = hole: every cell a hole pixel contributes to (per channel)
 
 
 def hole_bbox(mask: np.ndarray, ring: int = 0) -> Box:
@@ -67,7 +68,7 @@ def hole_crops(images: torch.Tensor, masks: torch.Tensor, context_ring: float, s
     The ring is `context_ring` x the image's shorter side; the box is then made square where the
     image allows, so square holes are not distorted by the resize.
     """
-    holes = (masks[:, 0] > 0.5).cpu().numpy()  # (B, H, W) bool, 1 = hole
+    holes = (masks[:, 0] > 0.5).cpu().numpy()  # (B, H, W) bool, 1 = hole: channel 0 places the boxes
     height, width = holes.shape[1:]
     ring = round(context_ring * min(height, width))
     rows, boxes, crops, crop_masks = [], [], [], []
@@ -82,7 +83,7 @@ def hole_crops(images: torch.Tensor, masks: torch.Tensor, context_ring: float, s
     if not rows:
         return None
     # A cell that any hole pixel feeds is a hole: the generator never sees ground truth through it.
-    crop_masks_t = (torch.cat(crop_masks) > 0).to(images.dtype)  # (B', 1, S, S)
+    crop_masks_t = (torch.cat(crop_masks) > 0).to(images.dtype)  # (B', K, S, S)
     return HoleCrops(rows, boxes, torch.cat(crops), crop_masks_t)
 
 

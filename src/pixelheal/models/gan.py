@@ -12,6 +12,12 @@ Generator (b = `base_channels`; 4,918,532 parameters at b = 64 with 3 image chan
     head 1x1 conv (b → C, zero at init) → tanh, in [-1, 1]
     (with a prior: tanh(head + logit(fill) / 2), so an untrained generator returns the fill).
     (DoubleConv = two 3x3 conv → BatchNorm → ReLU, from `models.blocks`.)
+    blocks: faithful, the original's generator (4,880,836 parameters at b = 64 with 3 channels):
+    every stage is `LeakyDoubleConv` (two 3x3 conv with a bias → LeakyReLU(0.2), no BatchNorm), and
+    dec1 is one such conv (2b+b → b) followed by the head, a 3x3 conv b → C with PyTorch's default
+    initialisation (so an untrained generator does not return its fill prior); then tanh.
+    Per block at b = 64: enc1 39,296; enc2 221,440; enc3 885,248; attention 82,241;
+    bottleneck 1,180,160; dec3 1,769,984; dec2 590,080; dec1 112,387 (with the head).
 Discriminator (PatchGAN, d = `disc_channels`; 35,553 parameters at d = 32 with 3 channels):
     conv(C → d, 4, s2) → LeakyReLU(0.2) → conv(d → 2d, 4, s2) → BatchNorm → LeakyReLU(0.2)
     → conv(2d → 1, 4): one logit per overlapping patch of its [-1, 1] input.
@@ -24,12 +30,18 @@ Variants (`variant`):
     resized to `crop_size` x `crop_size`; the prediction is resized back into that box and only its
     hole pixels are kept (`models.crops`). Images whose mask is empty are returned unchanged.
 
+The context ring (`ring_mask`): false, it only sizes the hole_context crop; true (the original), the
+hole dilated by the ring (a square dilation of round(context_ring x shorter side) px, 4 px at 200)
+is the generator's mask channel and the region of the L1 term (hole + ring); the hole alone is
+still what is zeroed in the input and what the output is composited over.
+
 Training (`training_step`): one discriminator step on real vs composited fake images (the crops in
 hole_context), then one generator step with the discriminator frozen, each with its own optimiser.
 Generator loss = w_adv * adversarial(D(composited fake) vs real) + w_l1 * L1 + w_edge * Sobel-edge
 + w_ssim * (1 - SSIM), the last three between the raw prediction and the real image in [0, 1]
 (pix2pix convention: the known pixels supervise the generator too; `hole_weight` > 1 makes L1 a
-weighted mean that counts each hole pixel that many times). Adversarial loss:
+weighted mean that counts each hole pixel that many times; with `ring_mask` it is that mean over
+the hole + ring only). Adversarial loss:
 BCE-with-logits by default (the original), or least squares ("lsgan").
 """
 
@@ -41,18 +53,20 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from pixelheal.config import field_names, require
 from pixelheal.models.base import InpaintingModel, composite
-from pixelheal.models.blocks import BilinearUpsample
-from pixelheal.models.crops import hole_crops, paste
+from pixelheal.models.blocks import BilinearUpsample, LeakyConv, LeakyDoubleConv
+from pixelheal.models.crops import HoleCrops, hole_crops, paste
 from pixelheal.models.fills import HoleFill, fill_holes, fill_logit
 from pixelheal.models.losses import AdversarialLoss, adversarial_loss, edge_loss, l1_loss, ssim_loss
 from pixelheal.models.unet import UNet
 
 # Hole crops also feed the 3-conv PatchGAN, which needs a few cells to judge.
 MIN_CROP = 16
+Blocks = Literal["batchnorm", "faithful"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +92,8 @@ LOSS_TERMS = tuple(field_names(LossWeights))
 
 @dataclass(frozen=True)
 class GANConfig:
-    """Hyper-parameters of `gan` (defaults: the original hole+context setting)."""
+    """Hyper-parameters of `gan` (defaults: the improved generator in the original's hole+context setting;
+    `blocks: faithful` with `ring_mask: true` is the original itself)."""
 
     in_channels: int = 3
     variant: Literal["whole_image", "hole_context"] = "hole_context"
@@ -90,6 +105,8 @@ class GANConfig:
     adversarial_loss: AdversarialLoss = "bce"
     hole_weight: float = 1.0  # > 1 weights hole pixels up in L1: known pixels are copied through anyway
     hole_fill: HoleFill = "zero"
+    blocks: Blocks = "batchnorm"  # faithful: the original generator's stages and 3x3 head (see the module doc)
+    ring_mask: bool = False  # true: hole + context ring is the mask channel and the L1 region (the original)
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "base_channels", "disc_channels"):
@@ -117,10 +134,33 @@ class PatchDiscriminator(nn.Sequential):
         )
 
 
-def generator(channels: int, base: int) -> UNet:
+def faithful_head(in_channels: int, channels: int) -> nn.Conv2d:
+    """The original's last conv: 3x3, default initialisation (not zero, unlike the improved 1x1 head)."""
+    return nn.Conv2d(in_channels, channels, 3, padding=1)
+
+
+def generator(channels: int, base: int, blocks: Blocks = "batchnorm") -> UNet:
     """The three-stage U-Net generator with self-attention before the bottleneck; output in [-1, 1]."""
     widths = (base, 2 * base, 4 * base, 4 * base)
+    if blocks == "faithful":
+        return UNet(
+            channels,
+            widths,
+            upsample=BilinearUpsample,
+            attention=True,
+            activation=torch.tanh,
+            stage=LeakyDoubleConv,
+            last_stage=LeakyConv,
+            head=faithful_head,
+        )
     return UNet(channels, widths, upsample=BilinearUpsample, attention=True, activation=torch.tanh)
+
+
+def dilate(masks: torch.Tensor, ring: int) -> torch.Tensor:
+    """The hole grown by `ring` px in every direction (a square dilation), same shape."""
+    if ring == 0:
+        return masks
+    return F.max_pool2d(masks, 2 * ring + 1, stride=1, padding=ring)  # (B, 1, H, W)
 
 
 class GANInpainter(InpaintingModel):
@@ -129,34 +169,49 @@ class GANInpainter(InpaintingModel):
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
         self.config = config
-        self.generator = generator(config.in_channels, config.base_channels)
+        self.generator = generator(config.in_channels, config.base_channels, config.blocks)
         self.discriminator = PatchDiscriminator(config.in_channels, config.disc_channels)
 
     def forward(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """Full-size prediction in [0, 1]; hole_context predicts inside each hole's box (elsewhere: the image)."""
         if self.config.variant == "whole_image":
-            return self._generate(images, masks)
-        crops = hole_crops(images, masks, self.config.context_ring, self.config.crop_size)
+            return self._generate(images, masks, self._mask_channel(masks))
+        crops = self._crops(images, masks)
         if crops is None:
             return images.clone()
-        return paste(images, crops, self._generate(crops.images, crops.masks))
+        return paste(images, crops, self._generate(*_crop_view(crops)))
 
-    def _generate(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """Generator prediction in [0, 1] for images in [0, 1]."""
+    def _mask_channel(self, masks: torch.Tensor) -> torch.Tensor:
+        """The generator's mask channel for full-size masks: the hole, or with `ring_mask` hole + ring."""
+        if not self.config.ring_mask:
+            return masks
+        return dilate(masks, round(self.config.context_ring * min(masks.shape[-2:])))
+
+    def _crops(self, images: torch.Tensor, masks: torch.Tensor) -> HoleCrops | None:
+        """Hole crops of the images, their holes and (with `ring_mask`) their hole + ring masks."""
+        if self.config.ring_mask:  # channel 0 (the hole) places each box; the ring mask is cut alongside
+            masks = torch.cat([masks, self._mask_channel(masks)], dim=1)
+        return hole_crops(images, masks, self.config.context_ring, self.config.crop_size)
+
+    def _generate(self, images: torch.Tensor, masks: torch.Tensor, channel: torch.Tensor | None = None) -> torch.Tensor:
+        """Generator prediction in [0, 1] for images in [0, 1]; `channel`: its mask input (default: `masks`)."""
+        channel = masks if channel is None else channel
         if self.config.hole_fill == "zero":  # hole = 0: mid-grey in [-1, 1]
-            return (self.generator(fill_holes(images * 2 - 1, masks), masks) + 1) / 2
+            return (self.generator(fill_holes(images * 2 - 1, masks), channel) + 1) / 2
         filled = fill_holes(images, masks, self.config.hole_fill)
         # tanh(z / 2) = 2 sigmoid(z) - 1: half the fill's logit makes the zero-head generator output the fill.
-        return (self.generator(filled * 2 - 1, masks, fill_logit(filled) / 2) + 1) / 2  # (B, C, H, W) in [0, 1]
+        return (self.generator(filled * 2 - 1, channel, fill_logit(filled) / 2) + 1) / 2  # (B, C, H, W) in [0, 1]
 
     def _views(self, images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
-        """(real, masks, prediction) as the losses see them: whole images or hole crops; None if no hole."""
+        """(real, masks, mask channel, prediction) as the losses see them: whole images or hole crops; None if no hole."""
         if self.config.variant == "hole_context":
-            crops = hole_crops(images, masks, self.config.context_ring, self.config.crop_size)
+            crops = self._crops(images, masks)
             if crops is None:
                 return None
-            images, masks = crops.images, crops.masks
-        return images, masks, self._generate(images, masks)
+            images, masks, channel = _crop_view(crops)
+        else:
+            channel = self._mask_channel(masks)
+        return images, masks, channel, self._generate(images, masks, channel)
 
     def _discriminate(self, images: torch.Tensor) -> torch.Tensor:
         """Patch logits for images in [0, 1] (the discriminator works in [-1, 1])."""
@@ -166,12 +221,15 @@ class GANInpainter(InpaintingModel):
         return adversarial_loss(self._discriminate(images), real, self.config.adversarial_loss)
 
     def _generator_terms(
-        self, real: torch.Tensor, masks: torch.Tensor, prediction: torch.Tensor
+        self, real: torch.Tensor, masks: torch.Tensor, channel: torch.Tensor, prediction: torch.Tensor
     ) -> dict[str, torch.Tensor]:
         """Weighted generator terms; the adversarial one on the composited fake."""
+        weights = 1 + (self.config.hole_weight - 1) * masks
+        if self.config.ring_mask:  # the original's L1 region: hole + ring
+            weights = weights * channel
         terms = {
             "adversarial": self._adversarial(composite(real, masks, prediction), True),
-            "l1": l1_loss(prediction, real, 1 + (self.config.hole_weight - 1) * masks),
+            "l1": l1_loss(prediction, real, weights),
             "edge": edge_loss(prediction, real),
             "ssim": ssim_loss(prediction, real),
         }
@@ -207,7 +265,7 @@ class GANInpainter(InpaintingModel):
         views = self._views(images, masks)
         if views is None:  # hole_context and no hole in the batch: nothing to learn from
             return {name: 0.0 for name in (*LOSS_TERMS, "g_loss", "loss", "d_loss")}
-        real, crop_masks, prediction = views
+        real, crop_masks, channel, prediction = views
         fake = composite(real, crop_masks, prediction)
 
         optimizers["discriminator"].zero_grad(set_to_none=True)
@@ -218,9 +276,14 @@ class GANInpainter(InpaintingModel):
         optimizers["generator"].zero_grad(set_to_none=True)
         self.discriminator.requires_grad_(False)  # the generator step must not move D
         try:
-            terms = self._generator_terms(real, crop_masks, prediction)
+            terms = self._generator_terms(real, crop_masks, channel, prediction)
         finally:
             self.discriminator.requires_grad_(True)
         terms["loss"].backward()
         optimizers["generator"].step()
         return {**{name: value.item() for name, value in terms.items()}, "d_loss": d_loss.item()}
+
+
+def _crop_view(crops: HoleCrops) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(images, holes, mask channel) of hole crops: channel 0 is the hole, the last the generator's mask input."""
+    return crops.images, crops.masks[:, :1], crops.masks[:, -1:]

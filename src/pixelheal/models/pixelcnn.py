@@ -6,6 +6,13 @@ An unmasked conditioning stack over (masked image, mask) is added into every lay
 learns p(hole | known pixels). Likelihood, sampling and the naive reference sampler come from
 `AutoregressiveInpainter`; select the best epoch on `val_nll_bpd` (lower is better).
 
+Unconditional mode (`conditional: false`, the original MNIST PixelCNN): no conditioning stack, and
+the training and validation likelihood is that of every pixel (the mask is ignored there), so the
+model learns the density of whole images and `generate` draws them from a blank canvas. It still
+inpaints: the sampler fixes the known pixels and draws each hole pixel from p(pixel | earlier
+pixels), so a hole is conditioned on the known pixels before it in raster order (not those after).
+Its `test_nll_bpd` is the NLL of the true hole pixels under that same raster-order factorisation.
+
 Fast sampler (`fill_raster`): the conditioning features depend only on the known pixels and the
 mask, so they are computed once per batch. For each position where some image has a hole, the trunk
 runs only on the images with a hole there and only on the window the output pixel can read
@@ -37,7 +44,8 @@ class PixelCNNConfig:
     output: Literal["softmax", "bernoulli"] = "softmax"  # 256-way per sub-pixel | binarised images (BCE)
     sampling: Sampling = "sample"
     temperature: float = 1.0
-    cond_layers: int = 4  # unmasked convolutions over the masked image + mask
+    cond_layers: int = 4  # unmasked convolutions over the masked image + mask (conditional only)
+    conditional: bool = True  # False: the unconditional density of every pixel (the original MNIST PixelCNN)
 
     def __post_init__(self) -> None:
         require(self.in_channels >= 1, "in_channels", f"must be at least 1, got {self.in_channels}")
@@ -66,17 +74,37 @@ class PixelCNNInpainter(AutoregressiveInpainter):
         self.levels = 1 if self.bernoulli else LEVELS  # logits per sub-pixel
         channels, hidden = config.in_channels, config.hidden
         # Construction order (conditioning, trunk, head) fixes the seeded initial weights.
-        self.conditioning = ConditioningStack(channels + 1, hidden, config.cond_layers)
-        self.trunk = (GatedTrunk if config.gated else PlainTrunk)(channels, hidden, config.n_blocks)
+        self.conditioning = ConditioningStack(channels + 1, hidden, config.cond_layers) if config.conditional else None
+        trunk = GatedTrunk if config.gated else PlainTrunk
+        self.trunk = trunk(channels, hidden, config.n_blocks, conditional=config.conditional)
         self.head = OutputHead(channel_groups(hidden, channels), channel_groups(channels * self.levels, channels))
 
     def ar_input(self, values: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Discrete values → the network's AR input in [-1, 1]."""
         return values.to(dtype) * (2.0 / self.top_value) - 1
 
-    def condition(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """Conditioning features of the known pixels and the mask; they never see hole values."""
+    @property
+    def unconditional(self) -> bool:
+        return not self.config.conditional
+
+    def condition(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor | None:
+        """Conditioning features of the known pixels and the mask (they never see hole values); None if unconditional."""
+        if self.conditioning is None:
+            return None
         return self.conditioning(masked_input(images, masks))  # (B, hidden, H, W)
+
+    def scored(self, masks: torch.Tensor) -> torch.Tensor:
+        """The pixels the training / validation likelihood counts: the hole, or every pixel if unconditional."""
+        return masks if self.config.conditional else torch.ones_like(masks)
+
+    def losses(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Mean cross-entropy (BCE for `bernoulli`) per scored sub-pixel: "loss" in nats, "nll_bpd" in bits."""
+        return super().losses(images, self.scored(masks))
+
+    @torch.no_grad()
+    def validation_step(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, float]:
+        """The likelihood of the scored sub-pixels (the hole, or every pixel if unconditional)."""
+        return super().validation_step(images, self.scored(masks))
 
     def pixel_logits(self, features: torch.Tensor) -> torch.Tensor:
         """Head over trunk features (B, hidden, h, w) → logits (B, C, levels, h, w)."""
@@ -88,7 +116,7 @@ class PixelCNNInpainter(AutoregressiveInpainter):
         x = self.ar_input(self.quantise(images), images.dtype)  # (B, C, H, W) in [-1, 1]
         return self.pixel_logits(self.trunk(x, self.condition(images, masks)))
 
-    def window_logits(self, x: torch.Tensor, cond: torch.Tensor, col: int) -> torch.Tensor:
+    def window_logits(self, x: torch.Tensor, cond: torch.Tensor | None, col: int) -> torch.Tensor:
         """Logits (b, C, levels) at the last row, column `col`, of a window of AR input `x` (b, C, h, w)."""
         return self.pixel_logits(self.trunk.window_features(x, cond, col))[..., 0, 0]
 
@@ -103,11 +131,11 @@ class PixelCNNInpainter(AutoregressiveInpainter):
         """`values` (B, C, H, W) with the hole sub-pixels set by `choose`, through cropped forward passes."""
         values = values.clone()
         x = self.ar_input(values, images.dtype)  # (B, C, H, W)
-        cond = self.condition(images, masks)  # (B, hidden, H, W), once per batch
+        cond = self.condition(images, masks)  # (B, hidden, H, W), once per batch; None if unconditional
         for i, j, rows in hole_positions(masks):
             top, left, right = self.window(i, j, images.shape[-1])
             x_win = x[:, :, top : i + 1, left:right].index_select(0, rows)  # (b, C, h, w), a copy
-            cond_win = cond[:, :, top : i + 1, left:right].index_select(0, rows)  # (b, hidden, h, w)
+            cond_win = None if cond is None else cond[:, :, top : i + 1, left:right].index_select(0, rows)
             for c in range(self.channels):
                 logits = self.window_logits(x_win, cond_win, j - left)[:, c]  # (b, levels)
                 v = choose(logits, rows, values[rows, c, i, j])  # (b,)

@@ -5,6 +5,9 @@ input only at pixels before (i, j) in raster order, and at (i, j) itself on colo
 (R → G → B). Every spatial kernel is stored as its causal half (rows up to the centre row) and
 padded only on top, left and right, so a window cropped at the current row computes the same values.
 Each layer records its `reach` (rows up, columns left, columns right) so the trunks can crop.
+
+Conditioning features are optional: a layer built with `cond_channels=None` has no conditioning
+convolutions and takes `cond=None` (the unconditional PixelCNN, a density over every pixel).
 """
 
 from __future__ import annotations
@@ -83,6 +86,16 @@ class VerticalConv2d(nn.Conv2d):
         return super().forward(F.pad(x, self.pad))
 
 
+def cond_conv(cond_channels: int | None, out_channels: int) -> nn.Conv2d | None:
+    """The 1x1 convolution that adds conditioning features into a layer; None for an unconditional layer."""
+    return None if cond_channels is None else nn.Conv2d(cond_channels, out_channels, 1)
+
+
+def plus_cond(x: torch.Tensor, conv: nn.Conv2d | None, cond: torch.Tensor | None) -> torch.Tensor:
+    """`x` plus the conditioning `conv(cond)`, or `x` itself for an unconditional layer."""
+    return x if conv is None else x + conv(cond)
+
+
 def shift_down(x: torch.Tensor) -> torch.Tensor:
     """Move every row one down (zero first row): row i then only carries rows < i."""
     return F.pad(x, (0, 0, 1, 0))[:, :, :-1]  # (B, C, H, W)
@@ -94,16 +107,16 @@ class ResidualBlock(nn.Module):
     The 1x1 convs are mask B too: an unmasked 1x1 would mix colour groups and break R → G → B.
     """
 
-    def __init__(self, groups: torch.Tensor, inner_groups: torch.Tensor, cond_channels: int) -> None:
+    def __init__(self, groups: torch.Tensor, inner_groups: torch.Tensor, cond_channels: int | None) -> None:
         super().__init__()
         self.reduce = MaskedConv2d(groups, inner_groups, 1, "B")
         self.conv = MaskedConv2d(inner_groups, inner_groups, 3, "B")
         self.expand = MaskedConv2d(inner_groups, groups, 1, "B")
-        self.cond = nn.Conv2d(cond_channels, len(inner_groups), 1)
+        self.cond = cond_conv(cond_channels, len(inner_groups))
         self.reach = self.conv.reach
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        h = self.conv(F.relu(self.reduce(F.relu(x)))) + self.cond(cond)  # (B, inner, H, W)
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+        h = plus_cond(self.conv(F.relu(self.reduce(F.relu(x)))), self.cond, cond)  # (B, inner, H, W)
         return x + self.expand(F.relu(h))
 
 
@@ -121,7 +134,7 @@ class GatedLayer(nn.Module):
     """
 
     def __init__(
-        self, in_groups: torch.Tensor, groups: torch.Tensor, size: int, cond_channels: int, first: bool
+        self, in_groups: torch.Tensor, groups: torch.Tensor, size: int, cond_channels: int | None, first: bool
     ) -> None:
         super().__init__()
         channels, doubled = len(groups), torch.cat([groups, groups])  # gate halves share a group
@@ -130,21 +143,21 @@ class GatedLayer(nn.Module):
         self.horizontal = MaskedConv2d(in_groups, doubled, size, "A" if first else "B", row_only=True)
         self.v_to_h = nn.Conv2d(self.gate_channels, self.gate_channels, 1)
         self.h_out = MaskedConv2d(groups, groups, 1, "B")
-        self.cond_v = nn.Conv2d(cond_channels, self.gate_channels, 1)
-        self.cond_h = nn.Conv2d(cond_channels, self.gate_channels, 1)
+        self.cond_v = cond_conv(cond_channels, self.gate_channels)
+        self.cond_h = cond_conv(cond_channels, self.gate_channels)
         self.reach = self.vertical.reach  # the horizontal stack's left reach is no larger
 
-    def forward(self, v: torch.Tensor, h: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, v: torch.Tensor, h: torch.Tensor, cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         v_pre = self.vertical_pre(v, cond)  # (B, 2C, H, W)
         return gate(v_pre), self.horizontal_out(h, shift_down(v_pre), cond)
 
-    def vertical_pre(self, v: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def vertical_pre(self, v: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """Vertical stack before its gate (B, 2C, h, w); row r has read rows <= r."""
-        return self.vertical(v) + self.cond_v(cond)
+        return plus_cond(self.vertical(v), self.cond_v, cond)
 
-    def horizontal_out(self, h: torch.Tensor, v_above: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def horizontal_out(self, h: torch.Tensor, v_above: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         """Next horizontal stack from `h`, the (already shifted) vertical pre-activations above, and `cond`."""
-        h_pre = self.horizontal(h) + self.v_to_h(v_above) + self.cond_h(cond)  # (B, 2C, h, w)
+        h_pre = plus_cond(self.horizontal(h) + self.v_to_h(v_above), self.cond_h, cond)  # (B, 2C, h, w)
         h_new = self.h_out(gate(h_pre))
         return h_new if self.first else h + h_new
 

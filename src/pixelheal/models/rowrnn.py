@@ -6,12 +6,19 @@ padded to (H+1, W+1): padded row 0 is the start row, and step k of image row i r
 pixel (i, k-1) (the start token at k = 0) and predicts pixel (i, k); the extra last step k = W
 reads the row's last pixel so that its summary reaches the row below.
 
-Inputs of the GRU of channel c at step k of row i (all summed into one `embed_dim` vector):
+Inputs of the GRU of channel c at step k of row i (all summed into one `embed_dim` vector), with
+`colour_conditioning: input` (the default):
   * the previous pixel (i, k-1), all channels (teacher-forced / sampled values: autoregressive);
   * the infill-marked known image at (i, k), all channels (257 on holes, so it leaks nothing);
   * the channels c' < c of the current pixel (i, k) (colour conditioning R → G → B);
   * a linear map of the previous row's hidden state after it read pixel (i-1, k), i.e. its step
     k+1 (so the pixel right above is seen and information flows down the image).
+
+`colour_conditioning: head` is the original: the GRUs are channel-independent (channel c's GRU reads
+channel c only, of the previous pixel and of the infill-marked image, plus its row above), and the
+colour conditioning happens at the head: channel c's head reads its GRU state concatenated with the
+embedded values of channels c' < c at the same pixel (green sees red, blue sees red and green; the
+true values when teacher-forced, the drawn ones when sampling). Both modes share the embedding tables.
 
 Likelihood, sampling and the naive reference sampler come from `AutoregressiveInpainter`; the fast
 path is `RowSampler`, which carries GRU states through the incremental interface `run_steps` /
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +44,8 @@ START = 256  # start row / start column (and the pad step past the row's end)
 INFILL = 257  # hole marker in the conditioning input
 VOCAB = 258
 
+ColourConditioning = Literal["input", "head"]
+
 
 @dataclass(frozen=True)
 class RowRNNConfig:
@@ -47,11 +57,19 @@ class RowRNNConfig:
     n_layers: int = 3  # GRU layers per colour channel
     sampling: Sampling = "sample"
     temperature: float = 1.0
+    # input: every GRU reads all channels, earlier channels of the pixel embedded into its input;
+    # head: the original, channel-independent GRUs, earlier channels concatenated at the head
+    colour_conditioning: ColourConditioning = "input"
 
     def __post_init__(self) -> None:
         for key in ("in_channels", "embed_dim", "hidden", "n_layers"):
             require(getattr(self, key) >= 1, key, f"must be at least 1, got {getattr(self, key)}")
         require(self.temperature > 0, "temperature", f"must be positive, got {self.temperature}")
+
+
+def _part(onehot: torch.Tensor | None, c: int) -> torch.Tensor | None:
+    """Channel c of one-hots (B, C, ...) as (B, 1, ...); None stays None."""
+    return None if onehot is None else onehot[:, c : c + 1]
 
 
 class RowRNNInpainter(AutoregressiveInpainter):
@@ -60,13 +78,15 @@ class RowRNNInpainter(AutoregressiveInpainter):
     def __init__(self, config: RowRNNConfig) -> None:
         super().__init__(config.in_channels, sampling=config.sampling, temperature=config.temperature)
         self.config = config
+        self.at_head = config.colour_conditioning == "head"
         c, embed_dim, hidden = config.in_channels, config.embed_dim, config.hidden
         # Embedding tables, VOCAB rows each: previous pixel (c tables), conditioning (c), current pixel (c - 1).
         self.prev_table, self.cond_table, self.cur_table = 0, c, 2 * c
         self.embed = nn.Embedding((3 * c - 1) * VOCAB, embed_dim)
         self.grus = nn.ModuleList(nn.GRU(embed_dim, hidden, config.n_layers, batch_first=True) for _ in range(c))
         self.above = nn.ModuleList(nn.Linear(hidden, embed_dim) for _ in range(c))
-        self.heads = nn.ModuleList(nn.Linear(hidden, LEVELS) for _ in range(c))
+        colours = [k * embed_dim if self.at_head else 0 for k in range(c)]  # head c also reads channels < c
+        self.heads = nn.ModuleList(nn.Linear(hidden + extra, LEVELS) for extra in colours)
 
     # ----- tokens and embeddings -------------------------------------------------------------
 
@@ -108,6 +128,12 @@ class RowRNNInpainter(AutoregressiveInpainter):
         """Per channel, the summed token embeddings of every step of the padded grid (B, H+1, W+1, D)."""
         # Step k reads the previous pixel k-1 (start column on the left) and the conditioning and
         # colour inputs of pixel k itself (pad column on the right, for the extra step W).
+        if self.at_head:  # channel-independent: channel c's own values only, from its own tables
+            return [
+                self._value_grid(self.prev_table + c, values[:, c : c + 1], _part(onehot, c), left=True)
+                + self._value_grid(self.cond_table + c, cond[:, c : c + 1], None, left=False)
+                for c in range(self.channels)
+            ]
         base = self._value_grid(self.prev_table, values, onehot, left=True)
         base = base + self._value_grid(self.cond_table, cond, None, left=False)
         return [base] + [
@@ -159,16 +185,35 @@ class RowRNNInpainter(AutoregressiveInpainter):
         w = values.shape[-1]
         return [self._channel_states(c, grids[c])[:, :, :w] for c in range(self.channels)]
 
+    def _colours(self, pixels: torch.Tensor, onehot: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Head mode: embeddings (..., D) of channels 0..C-2 of `pixels` (..., C), or of their one-hots (..., C, 256).
+
+        Input mode: none (the earlier channels entered the GRU input instead).
+        """
+        if not self.at_head:
+            return []
+        if onehot is None:
+            return [self.embed(pixels[..., k] + (self.cur_table + k) * VOCAB) for k in range(self.channels - 1)]
+        weight = self.embed.weight.view(-1, VOCAB, self.embed.embedding_dim)[:, :LEVELS]
+        return [onehot[..., k, :] @ weight[self.cur_table + k] for k in range(self.channels - 1)]
+
+    def _head(self, c: int, state: torch.Tensor, colours: list[torch.Tensor]) -> torch.Tensor:
+        """Logits (..., 256) of channel c from its state (..., hidden) and, in head mode, the earlier channels."""
+        return self.heads[c](torch.cat([state, *colours[:c]], dim=-1) if colours and c else state)
+
     def logits(self, images: torch.Tensor, masks: torch.Tensor, onehot: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher-forced logits (B, C, 256, H, W); `onehot` (B, C, H, W, 256) replaces the image values."""
         states = self._pixel_states(images, masks, onehot)
-        per_channel = [head(state) for head, state in zip(self.heads, states)]  # (B, H, W, 256) each
+        pixel_onehots = None if onehot is None else onehot.permute(0, 2, 3, 1, 4)  # (B, H, W, C, 256)
+        colours = self._colours(self.quantise(images).permute(0, 2, 3, 1), pixel_onehots)
+        per_channel = [self._head(c, state, colours) for c, state in enumerate(states)]  # (B, H, W, 256) each
         return torch.stack(per_channel, dim=1).permute(0, 1, 4, 2, 3)
 
     def hole_logits(self, images: torch.Tensor, masks: torch.Tensor, where: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """Teacher-forced logits (N, 256, C) of the hole pixels only: the heads skip the known ones."""
         states = self._pixel_states(images, masks)
-        return torch.stack([head(state[where]) for head, state in zip(self.heads, states)], dim=2)
+        colours = self._colours(self.quantise(images).permute(0, 2, 3, 1)[where])  # (N, C) pixels
+        return torch.stack([self._head(c, state[where], colours) for c, state in enumerate(states)], dim=2)
 
     def losses(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
         """Mean cross-entropy over the hole sub-pixels in nats (0 with a graph when there are none)."""
@@ -200,15 +245,19 @@ class RowRNNInpainter(AutoregressiveInpainter):
         (None at k0 = 0).
         """
         prev, known, cur = (t[..., k0:k1] for t in self._row_tokens(values, cond, i))
-        x = self._embed_sum(self.prev_table, prev) + self._embed_sum(self.cond_table, known)
-        if c:
-            x = x + self._embed_sum(self.cur_table, cur[:, :c])
+        if self.at_head:  # channel-independent: its own channel only
+            own = slice(c, c + 1)
+            x = self._embed_sum(self.prev_table + c, prev[:, own]) + self._embed_sum(self.cond_table + c, known[:, own])
+        else:
+            x = self._embed_sum(self.prev_table, prev) + self._embed_sum(self.cond_table, known)
+            if c:
+                x = x + self._embed_sum(self.cur_table, cur[:, :c])
         x = x + self.above[c](self._shift(above)[:, k0:k1])  # (B, k1-k0, D)
         return self.grus[c](x, state)
 
-    def channel_logits(self, c: int, outputs: torch.Tensor) -> torch.Tensor:
-        """Logits (..., 256) of channel c from its GRU outputs (..., hidden)."""
-        return self.heads[c](outputs)
+    def channel_logits(self, c: int, outputs: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+        """Logits (..., 256) of channel c from its GRU outputs (..., hidden) and the pixels' tokens so far (..., C)."""
+        return self._head(c, outputs, self._colours(pixels))
 
     def fill_raster(
         self, images: torch.Tensor, masks: torch.Tensor, values: torch.Tensor, choose: Chooser
@@ -274,5 +323,5 @@ class RowSampler:
     def _fill(self, c: int, i: int, k: int, outputs: torch.Tensor) -> None:
         """Set sub-pixel (c, i, k) of every image with a hole there from the GRU outputs (B, hidden)."""
         rows = self.holes[:, 0, i, k].nonzero().squeeze(1)
-        logits = self.model.channel_logits(c, outputs)[rows]  # (b, 256)
+        logits = self.model.channel_logits(c, outputs, self.values[:, :, i, k])[rows]  # (b, 256)
         self.values[rows, c, i, k] = self.choose(logits, rows, self.values[rows, c, i, k])

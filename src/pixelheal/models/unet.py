@@ -2,8 +2,10 @@
 
 `UNet` is written once, with pluggable pieces: the upsampling of each decoder block (learned
 `TransposedUpsample` or parameter-free `BilinearUpsample`), the mask-aware refinement after the skip
-is concatenated (`FeatureRefinement`, `ASPPRefinement` or none) and an optional `SelfAttention`
-before the bottleneck. The U-Net inpainters and the GAN's generator (`models.gan`) are such U-Nets.
+is concatenated (`FeatureRefinement`, `ASPPRefinement` or none), an optional `SelfAttention`
+before the bottleneck, the convolution stage (`DoubleConv` by default; the last decoder's may
+differ) and the head (a zero-initialised 1x1 conv by default). The U-Net inpainters and the GAN's
+generator (`models.gan`, whose faithful variant swaps the stages and the head) are such U-Nets.
 
 U-Net inpainter (widths w1..wk, then the bottleneck wb; input: the filled image ++ the mask):
     enc_i DoubleConv(w_{i-1} → w_i), max-pool after each; bottleneck DoubleConv(wk → wb);
@@ -30,6 +32,16 @@ from pixelheal.models.fills import HoleFill, fill_holes, fill_logit
 from pixelheal.models.losses import PixelLoss, pixel_error
 
 Refinement = Callable[[int], nn.Module]  # channels -> module(features, masks), same shape out
+Stage = Callable[[int, int], nn.Module]  # (in, out) channels -> the convolutions of one U-Net stage
+Head = Callable[[int, int], nn.Module]  # (features, image channels) -> the output's logits
+
+
+def zero_head(in_channels: int, channels: int) -> nn.Conv2d:
+    """A 1x1 conv that starts at zero, so an untrained U-Net returns activation(prior)."""
+    head = nn.Conv2d(in_channels, channels, kernel_size=1)
+    nn.init.zeros_(head.weight)
+    nn.init.zeros_(head.bias)
+    return head
 
 
 class Upsample(Protocol):
@@ -41,9 +53,16 @@ class Upsample(Protocol):
 
 
 class DecoderBlock(nn.Module):
-    """Upsample → concatenate the skip → refine with the mask (if any) → DoubleConv to the skip's width."""
+    """Upsample → concatenate the skip → refine with the mask (if any) → a stage to the skip's width."""
 
-    def __init__(self, in_channels: int, skip_channels: int, upsample: Upsample, refinement: Refinement | None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        skip_channels: int,
+        upsample: Upsample,
+        refinement: Refinement | None,
+        stage: Stage = DoubleConv,
+    ) -> None:
         super().__init__()
         merged = upsample.out_width(in_channels, skip_channels) + skip_channels
         # The refinement draws its weights before the upsampling (as the original U-Net built them), so
@@ -51,7 +70,7 @@ class DecoderBlock(nn.Module):
         refine = refinement(merged) if refinement is not None else None
         self.up = upsample(in_channels, skip_channels)
         self.refine = refine
-        self.conv = DoubleConv(merged, skip_channels)
+        self.conv = stage(merged, skip_channels)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         x = torch.cat([self.up(x, skip), skip], dim=1)  # (B, up + skip, h, w)
@@ -63,9 +82,10 @@ class DecoderBlock(nn.Module):
 class UNet(nn.Module):
     """U-Net over an image ++ its mask; `widths` are the encoder stages, then the bottleneck.
 
-    output = activation(head(features) + prior). The 1x1 head starts at zero, so an untrained
-    network returns activation(prior): the fill it is given as a prior (mid-grey without one), and
-    training learns a correction to it.
+    output = activation(head(features) + prior). The default 1x1 head starts at zero, so an
+    untrained network returns activation(prior): the fill it is given as a prior (mid-grey without
+    one), and training learns a correction to it. `stage` builds every encoder, bottleneck and
+    decoder stage, `last_stage` (default: `stage`) the last decoder's.
     """
 
     def __init__(
@@ -77,18 +97,22 @@ class UNet(nn.Module):
         refinement: Refinement | None = None,
         attention: bool = False,
         activation: Callable[[torch.Tensor], torch.Tensor] = torch.sigmoid,
+        stage: Stage = DoubleConv,
+        last_stage: Stage | None = None,
+        head: Head = zero_head,
     ) -> None:
         super().__init__()
         *stages, bottom = widths
         chans = [channels + 1, *stages]
-        self.encoders = nn.ModuleList(DoubleConv(a, b) for a, b in zip(chans[:-1], chans[1:]))
+        self.encoders = nn.ModuleList(stage(a, b) for a, b in zip(chans[:-1], chans[1:]))
         self.attention = SelfAttention(stages[-1]) if attention else nn.Identity()
-        self.bottleneck = DoubleConv(stages[-1], bottom)
+        self.bottleneck = stage(stages[-1], bottom)
         ups = [bottom, *reversed(stages)]
-        self.decoders = nn.ModuleList(DecoderBlock(a, b, upsample, refinement) for a, b in zip(ups[:-1], ups[1:]))
-        self.head = nn.Conv2d(stages[0], channels, kernel_size=1)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        decoder_stages = [stage] * (len(ups) - 2) + [last_stage or stage]
+        self.decoders = nn.ModuleList(
+            DecoderBlock(a, b, upsample, refinement, s) for a, b, s in zip(ups[:-1], ups[1:], decoder_stages)
+        )
+        self.head = head(stages[0], channels)
         self.activation = activation
 
     def forward(self, filled: torch.Tensor, masks: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Every parameter block a run reads, checked before its first node: one line naming the key.
+"""Every parameter block a run reads, and every `--params` key, checked before its first node: one line naming the key.
 
 Each library layer declares its own parameters (`pixelheal.config` dataclasses); this module only
 knows which block of the Kedro parameters goes to which declaration, so a typo, an unknown kind or
@@ -7,12 +7,15 @@ a wrong type stops `kedro run` before any data is touched.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import partial
 from typing import Any
 
 from pixelheal.data import check_source, preprocessing_config
+from pixelheal.data.split import split_config
 from pixelheal.masks import mask_generator_config
 from pixelheal.models import ARCHITECTURES, model_config
+from pixelheal.pipelines.inpaint.nodes import inpaint_parameters
 from pixelheal.pipelines.train.nodes import training_parameters
 
 Check = Callable[[Any, str], object]
@@ -21,6 +24,8 @@ SHARED_BLOCKS: dict[str, Check] = {
     "data_processing.source": check_source,
     "data_processing.preprocessing": preprocessing_config,
     "masks.generator": lambda block, where: mask_generator_config(block, where, pairs=True),
+    "split": split_config,
+    "inpaint": inpaint_parameters,
 }
 
 
@@ -55,14 +60,77 @@ def check_training_block(block: Any, where: str) -> None:
         mask_generator_config(training.random_masks, f"{where}.random_masks")
 
 
-def check_parameters(params: Mapping[str, Any], read: Iterable[str]) -> None:
-    """Check every block in `read` (parameter names without `params:`) that has a declaration."""
+def declared_blocks(params: Mapping[str, Any]) -> dict[str, Check]:
+    """Every declared block by its dotted name, with its check."""
     in_channels = _image_channels(params)
+    blocks = dict(SHARED_BLOCKS)
+    for arch in ARCHITECTURES:
+        blocks[f"{arch}.model"] = partial(check_model_block, in_channels=in_channels)
+        blocks[f"{arch}.training"] = check_training_block
+    return blocks
+
+
+def _enclosing_block(name: str, blocks: Mapping[str, Check]) -> str | None:
+    """The declared block `name` is or lies in (`unet_frm.training.epochs` → `unet_frm.training`)."""
+    parts = name.split(".")
+    return next((".".join(parts[:n]) for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in blocks), None)
+
+
+def check_parameters(params: Mapping[str, Any], read: Iterable[str]) -> None:
+    """Every name in `read` (parameter names without `params:`) exists; the declared blocks among them are valid."""
+    blocks = declared_blocks(params)
     for name in sorted(set(read)):
-        namespace, _, block_name = name.rpartition(".")
-        if name in SHARED_BLOCKS:
-            SHARED_BLOCKS[name](_lookup(params, name), name)
-        elif namespace in ARCHITECTURES and block_name == "model":
-            check_model_block(_lookup(params, name), name, in_channels)
-        elif namespace in ARCHITECTURES and block_name == "training":
-            check_training_block(_lookup(params, name), name)
+        try:
+            value = _lookup(params, name)
+        except (KeyError, TypeError):
+            raise ValueError(f"{name}: required parameter is missing from the configuration") from None
+        block = _enclosing_block(name, blocks)
+        if block == name:
+            blocks[name](value, name)
+        elif block is not None:
+            blocks[block](_lookup(params, block), block)
+
+
+def _leaves(params: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    """The dotted path of every value in a nested mapping (an empty mapping is a value)."""
+    for key, value in params.items():
+        if isinstance(value, Mapping) and value:
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
+def _require_configured(configured: Mapping[str, Any], path: str) -> None:
+    """Refuse a `--params` path that names nothing in conf/ (outside any declared block)."""
+    parts, value = path.split("."), configured
+    if parts[0].startswith("_"):
+        raise ValueError(f"{path}: {parts[0]} is a YAML anchor of the parameter files, not a parameter (--params)")
+    for depth, part in enumerate(parts):
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{path}: unknown parameter (--params); {'.'.join(parts[:depth])} is a value, not a block")
+        if part not in value:
+            known = sorted(str(key) for key in value if not str(key).startswith("_"))
+            what = "namespace" if depth == 0 else "parameter"
+            raise ValueError(f"{'.'.join(parts[: depth + 1])}: unknown {what} in --params {path}; valid: {known}")
+        value = value[part]
+
+
+def check_runtime_parameters(
+    runtime: Mapping[str, Any], configured: Mapping[str, Any], params: Mapping[str, Any]
+) -> None:
+    """Every `--params` key names a parameter of conf/ (`configured`) or a key its declared block accepts.
+
+    A runtime key inside a declared block (a new optional key of a model, the path of a source
+    whose kind is switched) is checked with the whole merged block in `params`, whether or not
+    this run reads it; any other runtime key must already exist in conf/base or conf/<env>.
+    """
+    blocks = declared_blocks(params)
+    touched = set()
+    for path in _leaves(runtime):
+        block = _enclosing_block(path, blocks)
+        if block is None:
+            _require_configured(configured, path)
+        else:
+            touched.add(block)
+    for block in sorted(touched):
+        blocks[block](_lookup(params, block), block)

@@ -2,6 +2,12 @@
 
 Architecture specifics (losses, several optimisers, sampling) live in the model's
 `InpaintingModel` methods, so this loop never changes when an architecture is added.
+
+A run that diverges never passes for a trained model: a non-finite training loss, weight or
+validation value stops the run with one line naming the epoch (`on_nonfinite: stop`, so the
+caller saves nothing), or restores the weights from before that epoch and goes on (`skip_epoch`).
+The untrained model is validated once first (an interpolating architecture's fill prior), and a
+best epoch worse than that is reported as a warning.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -20,16 +26,26 @@ import torch
 
 from pixelheal.config import require
 from pixelheal.devices import resolve_device
-from pixelheal.evaluation.registry import is_better
 from pixelheal.models.base import InpaintingModel
-from pixelheal.models.checkpoint import TRAIN_STATE_FORMAT
-from pixelheal.storage import write_atomically
 from pixelheal.training.data import EpochBatches, MaskGenerator, make_loader
+from pixelheal.training.guards import (
+    DivergedError,
+    NonFinite,
+    diverged,
+    first_nonfinite,
+    improves,
+    nonfinite_weight,
+    restore,
+    snapshot,
+    warn_if_worse_than_untrained,
+)
 from pixelheal.training.optim import OPTIMIZERS, make_optimizer
+from pixelheal.training.state import require_state, restore_state, resume_state, save_state
 
 logger = logging.getLogger(__name__)
 
 LR_SCHEDULES = ("constant", "cosine")
+ON_NONFINITE = ("stop", "skip_epoch")
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,7 @@ class TrainConfig:
     threads: int | None = None
     time_budget_s: float | None = None  # stop before an epoch that would end past this many seconds
     lr_schedule: str = "constant"  # or "cosine": decays to 0 over the epochs (or the time budget)
+    on_nonfinite: str = "stop"  # a non-finite loss, weight or score: "stop" the run, or "skip_epoch" and go on
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -72,16 +89,22 @@ class TrainConfig:
             "lr_schedule",
             f"expected one of {list(LR_SCHEDULES)}, got {self.lr_schedule!r}",
         )
+        require(
+            self.on_nonfinite in ON_NONFINITE,
+            "on_nonfinite",
+            f"expected one of {list(ON_NONFINITE)}, got {self.on_nonfinite!r}",
+        )
 
 
 @dataclass
 class TrainResult:
-    """The best model's weights and the per-epoch history."""
+    """The best model's weights, the per-epoch history and the untrained model's validation metrics."""
 
     best_state: dict[str, torch.Tensor]
     best_epoch: int  # 1-based, like every epoch number in the history
     best_metrics: dict[str, float]
     history: list[dict[str, float]]
+    untrained: dict[str, float] = field(default_factory=dict)  # val_* before the first epoch: the fill prior
 
 
 def _lr_factor(cfg: TrainConfig, epoch: int, elapsed: float) -> float:
@@ -92,27 +115,6 @@ def _lr_factor(cfg: TrainConfig, epoch: int, elapsed: float) -> float:
     if cfg.time_budget_s:
         progress = max(progress, elapsed / cfg.time_budget_s)
     return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-
-def _save_state(path: Path, state: dict[str, Any]) -> None:
-    """Write the resume state atomically, so a kill mid-write never corrupts the last good one."""
-    write_atomically(path, lambda tmp: torch.save({"format": TRAIN_STATE_FORMAT, **state}, tmp))
-
-
-def _load_state(path: Path, device: torch.device) -> dict[str, Any]:
-    """The resume state in `path`, refused with one line unless training wrote it."""
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except Exception as error:  # not a torch file, or one pickling arbitrary objects
-        raise ValueError(
-            f"{path} is not a PixelHeal training state ({type(error).__name__}); delete it or set resume: false"
-        ) from None
-    if not isinstance(state, dict) or state.get("format") != TRAIN_STATE_FORMAT:
-        raise ValueError(
-            f"{path} is not a PixelHeal training state (no {TRAIN_STATE_FORMAT!r} marker); "
-            "delete it or set resume: false"
-        )
-    return state
 
 
 @torch.no_grad()
@@ -135,6 +137,105 @@ def validate(
     return {f"val_{name}": total / len(indices) for name, total in totals.items()}
 
 
+def _train_epoch(
+    model: InpaintingModel,
+    optimizers: dict[str, torch.optim.Optimizer],
+    batches: EpochBatches,
+    num_workers: int,
+    device: torch.device,
+) -> dict[str, float]:
+    """Summed training terms of one epoch; raises NonFinite at the first non-finite term or weight."""
+    model.train()
+    totals: dict[str, float] = {}
+    for x, m in make_loader(batches, num_workers, device.type == "cuda"):
+        x, m = x.to(device, non_blocking=True), m.to(device, non_blocking=True)
+        terms = model.training_step(x, m, optimizers)
+        problem = first_nonfinite({f"train_{name}": value for name, value in terms.items()})
+        if problem:  # every later step would only spread it: stop the epoch here
+            raise NonFinite(problem)
+        for name, value in terms.items():
+            totals[name] = totals.get(name, 0.0) + value * len(x)
+    problem = nonfinite_weight(model)
+    if problem:
+        raise NonFinite(problem)
+    return totals
+
+
+def _over_budget(cfg: TrainConfig, start: int, epoch: int, elapsed: float) -> bool:
+    """Whether the next epoch would end past the time budget, at the pace of the epochs so far."""
+    return (
+        bool(cfg.time_budget_s)
+        and epoch > start
+        and elapsed * (epoch + 1 - start) / (epoch - start) > cfg.time_budget_s
+    )
+
+
+@dataclass(frozen=True)
+class _Data:
+    """What one epoch reads: the arrays, the two index sets and the optional random-mask generator."""
+
+    images: np.ndarray
+    masks: np.ndarray
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    mask_generator: MaskGenerator | None
+
+
+def _untrained_scores(
+    model: InpaintingModel, data: _Data, cfg: TrainConfig, device: torch.device, where: str
+) -> dict[str, float]:
+    """The validation metrics before any training, which also tells whether `select_on` exists."""
+    if len(data.val_idx) == 0:
+        raise ValueError(f"{where}: the validation split is empty; give split.fractions.val a positive share")
+    untrained = validate(model, data.images, data.masks, data.val_idx, cfg.batch_size, device)
+    if cfg.select_on not in untrained:
+        raise ValueError(f"{where}.select_on: {cfg.select_on!r} is not among {sorted(untrained)}")
+    return untrained
+
+
+def _run_epoch(
+    model: InpaintingModel,
+    optimizers: dict[str, torch.optim.Optimizer],
+    data: _Data,
+    cfg: TrainConfig,
+    epoch: int,
+    elapsed: float,
+    device: torch.device,
+    where: str,
+    last_good: int,
+) -> dict[str, float] | None:
+    """Train and validate epoch `epoch` (0-based): its history record, or None when it diverged and was skipped.
+
+    `last_good` is the last epoch that finished finite (0: none), named when this one is skipped.
+    """
+    torch.manual_seed(cfg.seed * 100_003 + epoch)  # per-epoch seed: a resumed epoch equals the original
+    for optimizer in optimizers.values():
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * _lr_factor(cfg, epoch, elapsed)
+    batches = EpochBatches(
+        data.images,
+        data.masks,
+        data.train_idx,
+        cfg.batch_size,
+        seed=cfg.seed,
+        epoch=epoch,
+        flip=cfg.flip,
+        mask_generator=data.mask_generator,
+    )
+    before = snapshot(model, optimizers) if cfg.on_nonfinite == "skip_epoch" else None
+    try:
+        totals = _train_epoch(model, optimizers, batches, cfg.num_workers, device)
+        validation = validate(model, data.images, data.masks, data.val_idx, cfg.batch_size, device)
+        problem = first_nonfinite(validation)
+        if problem:
+            raise NonFinite(problem)
+    except NonFinite as error:
+        diverged(cfg.on_nonfinite, where, epoch, cfg.epochs, str(error), last_good)  # raises unless skip_epoch
+        restore(model, optimizers, before)
+        return None
+    return {"epoch": epoch + 1, **{f"train_{k}": v / len(data.train_idx) for k, v in totals.items()}, **validation}
+
+
 def train(
     model: InpaintingModel,
     images: np.ndarray,
@@ -148,97 +249,86 @@ def train(
     resume: bool = False,
     state_extra: dict[str, Any] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    where: str = "training",
 ) -> TrainResult:
     """Train `model` on `train_idx`, keep the epoch best on `cfg.select_on` over `val_idx`.
 
-    With `state_path`, the full state is saved after every epoch; `resume=True` continues from it.
-    `mask_generator` draws fresh training masks per batch instead of the precomputed `masks`.
+    With `state_path`, the full state is saved after every finished epoch (never one with
+    non-finite weights); `resume=True` continues from it: it must exist and match `state_extra`
+    (the train node's architecture and hyper-parameters). `mask_generator` draws fresh training
+    masks per batch instead of the precomputed `masks`. `where` is the parameter block named in
+    messages (e.g. `unet_frm.training`).
     """
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, where=f"{where}.device")
+    if resume:
+        require_state(state_path, where)
     model.to(device)
     optimizers = model.make_optimizers(
         partial(make_optimizer, cfg.optimizer, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
     )
+    data = _Data(images, masks, train_idx, val_idx, mask_generator)
+    untrained = _untrained_scores(model, data, cfg, device, where)
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"epoch": -1, "metrics": {}, "state": None, "score": None}
     start = 0
-    if resume and state_path is not None and state_path.is_file():
-        state = _load_state(state_path, device)
-        model.load_state_dict(state["model"])
-        for name, optimizer in optimizers.items():
-            optimizer.load_state_dict(state["optimizers"][name])
+    if resume:
+        state = restore_state(state_path, model, optimizers, device, state_extra or {})
         history, best, start = state["history"], state["best"], state["epochs_done"]
         logger.info("resuming from %s after epoch %d of %d", state_path, start, cfg.epochs)
 
     started = time.perf_counter()
     for epoch in range(start, cfg.epochs):
         tick = time.perf_counter()
-        if (
-            cfg.time_budget_s
-            and epoch > start
-            and (tick - started) * (epoch + 1 - start) / (epoch - start) > cfg.time_budget_s
-        ):
+        if _over_budget(cfg, start, epoch, tick - started):
             logger.info(
                 "time budget of %.0f s reached: stopping after epoch %d of %d", cfg.time_budget_s, epoch, cfg.epochs
             )
             break
-        torch.manual_seed(cfg.seed * 100_003 + epoch)  # per-epoch seed: a resumed epoch equals the original
-        for optimizer in optimizers.values():
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * _lr_factor(cfg, epoch, tick - started)
-        batches = EpochBatches(
-            images,
-            masks,
-            train_idx,
-            cfg.batch_size,
-            seed=cfg.seed,
-            epoch=epoch,
-            flip=cfg.flip,
-            mask_generator=mask_generator,
-        )
-        model.train()
-        totals: dict[str, float] = {}
-        for x, m in make_loader(batches, cfg.num_workers, device.type == "cuda"):
-            x, m = x.to(device, non_blocking=True), m.to(device, non_blocking=True)
-            for name, value in model.training_step(x, m, optimizers).items():
-                totals[name] = totals.get(name, 0.0) + value * len(x)
-        record = {"epoch": epoch + 1, **{f"train_{k}": v / len(train_idx) for k, v in totals.items()}}
-        record.update(validate(model, images, masks, val_idx, cfg.batch_size, device))
-        record["seconds"] = time.perf_counter() - tick
-        history.append(record)
-
-        score = record.get(cfg.select_on)
-        if score is None:
-            raise ValueError(f"training.select_on: {cfg.select_on!r} is not among {sorted(record)}")
-        if is_better(cfg.select_on, score, best["score"]):
-            state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            best = {"epoch": epoch + 1, "metrics": record, "state": state_dict, "score": score}
+        last_good = history[-1]["epoch"] if history else 0
+        record = _run_epoch(model, optimizers, data, cfg, epoch, tick - started, device, where, last_good)
+        if record is not None:
+            record["seconds"] = time.perf_counter() - tick
+            history.append(record)
+            best = _keep_best(best, record, model, cfg.select_on)
         if state_path is not None:
-            _save_state(
-                state_path,
-                {
-                    **(state_extra or {}),
-                    "model": model.state_dict(),
-                    "epochs_done": epoch + 1,
-                    "history": history,
-                    "best": best,
-                    "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
-                    "config": asdict(cfg),
-                },
-            )
-        elapsed = time.perf_counter() - started
-        eta = elapsed / (epoch + 1 - start) * (cfg.epochs - epoch - 1)
-        _log_epoch(record, cfg.epochs, min(eta, max(cfg.time_budget_s - elapsed, 0)) if cfg.time_budget_s else eta)
-        if on_epoch is not None:
-            on_epoch(record)
+            save_state(state_path, resume_state(model, optimizers, asdict(cfg), epoch + 1, history, best, state_extra))
+        if record is not None:
+            _log_epoch(record, cfg, epoch - start + 1, time.perf_counter() - started)
+            if on_epoch is not None:
+                on_epoch(record)
 
-    return TrainResult(best["state"], best["epoch"], best["metrics"], history)
+    if best["state"] is None:
+        raise DivergedError(
+            f"{where}: no epoch finished with finite losses, weights and scores; nothing was saved (lower {where}.lr)"
+        )
+    warn_if_worse_than_untrained(cfg.select_on, best, untrained, where)
+    return TrainResult(best["state"], best["epoch"], best["metrics"], history, untrained)
 
 
-def _log_epoch(record: dict[str, float], epochs: int, eta: float) -> None:
+def _keep_best(
+    best: dict[str, Any], record: dict[str, float], model: InpaintingModel, select_on: str
+) -> dict[str, Any]:
+    """The new best epoch when `record` (finite, as every recorded epoch is) improves on `best`, else `best`."""
+    if not improves(select_on, record[select_on], best["score"]):
+        return best
+    state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return {"epoch": record["epoch"], "metrics": record, "state": state_dict, "score": record[select_on]}
+
+
+def _log_epoch(record: dict[str, float], cfg: TrainConfig, epochs_run: int, elapsed: float) -> None:
+    """One line per epoch: its losses and scores, its time and the time left (within the budget, if any)."""
+    eta = elapsed / epochs_run * (cfg.epochs - record["epoch"])
+    if cfg.time_budget_s:
+        eta = min(eta, max(cfg.time_budget_s - elapsed, 0))
     losses = " ".join(f"{k}={v:.4g}" for k, v in record.items() if k not in ("epoch", "seconds"))
     logger.info(
-        "epoch %d/%d %s | %.1fs | ETA %dm%02ds", record["epoch"], epochs, losses, record["seconds"], eta // 60, eta % 60
+        "epoch %d/%d %s | %.1fs | ETA %dm%02ds",
+        record["epoch"],
+        cfg.epochs,
+        losses,
+        record["seconds"],
+        eta // 60,
+        eta % 60,
     )

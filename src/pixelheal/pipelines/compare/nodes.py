@@ -34,7 +34,9 @@ def score_baselines(
         tick = time.perf_counter()
         outputs = inpaint_baseline(kind, test_images, test_masks, workers=workers)
         ms = 1000 * (time.perf_counter() - tick) / max(len(test), 1)
-        perceptual = PerceptualMetrics(lpips=evaluation["lpips"], fid=evaluation["fid"])
+        perceptual = PerceptualMetrics(
+            lpips=evaluation["lpips"], fid=evaluation["fid"], lpips_net=evaluation["lpips_net"]
+        )
         results[f"baseline:{kind}"] = {
             "method": f"baseline:{kind}",
             **score_completions(test_images, test_masks, outputs, perceptual, ms),

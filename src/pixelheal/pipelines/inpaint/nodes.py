@@ -1,26 +1,67 @@
-"""Node of the inpaint pipeline: resolve the checkpoint, then inpaint a folder with the library."""
+"""Node of the inpaint pipeline: check the `inpaint:` block, resolve the checkpoint, inpaint a folder."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
+from pixelheal.config import ConfigError, parse, require
 from pixelheal.inference import inpaint_folder, load_inpainter, resolve_checkpoint
 
 logger = logging.getLogger(__name__)
 
+WHERE = "inpaint"  # the parameter block the node reads: `params:inpaint`
 
-def inpaint_images(
-    model: str,
-    models_dir: str,
-    images_dir: str,
-    masks_dir: str,
-    output_dir: str,
-    device: str,
-    batch_size: int,
-    seed: int,
-) -> None:
-    """Inpaint every image of `images_dir` with `model` (architecture key or checkpoint path) into `output_dir`."""
-    checkpoint = resolve_checkpoint(str(model), models_dir)
-    inpainter = load_inpainter(checkpoint, device)
+
+@dataclass(frozen=True)
+class InpaintParameters:
+    """The `inpaint:` block; conf/base/parameters_inpaint.yml documents every key."""
+
+    model: str  # an architecture key (→ <models_dir>/<key>.pt) or a checkpoint path
+    models_dir: str
+    images_dir: str
+    masks_dir: str
+    output_dir: str
+    device: str
+    batch_size: int
+    seed: int
+    overwrite: bool = False  # absent means the safe choice: existing outputs are never replaced unasked
+
+    def __post_init__(self) -> None:
+        require(self.batch_size >= 1, "batch_size", f"must be at least 1, got {self.batch_size}")
+
+
+def inpaint_parameters(block: Any, where: str = "inpaint") -> InpaintParameters:
+    """The `inpaint:` block checked once; every error names `<where>.<key>` (e.g. `inpaint.batch_size`)."""
+    return parse(InpaintParameters, block, where)
+
+
+@contextmanager
+def _named(where: str) -> Iterator[None]:
+    """Library errors name their own argument (`output_dir`); the user wrote `<where>.output_dir`."""
+    try:
+        yield
+    except ConfigError as error:
+        raise ValueError(f"{where}.{error.key}: {error.detail}") from error
+
+
+def inpaint_images(inpaint: dict[str, Any]) -> None:
+    """Inpaint every image of `inpaint.images_dir` with `inpaint.model` into `inpaint.output_dir`."""
+    params = inpaint_parameters(inpaint, WHERE)
+    with _named(WHERE):
+        checkpoint = resolve_checkpoint(params.model, params.models_dir)
+    inpainter = load_inpainter(checkpoint, params.device, where=f"{WHERE}.device")  # its message names the key
     logger.info("inpainting with %s (%s, trained at %dx%d)", checkpoint, inpainter.arch, *inpainter.image_size[::-1])
-    inpaint_folder(inpainter, images_dir, masks_dir, output_dir, batch_size=int(batch_size), seed=int(seed))
+    with _named(WHERE):
+        inpaint_folder(
+            inpainter,
+            params.images_dir,
+            params.masks_dir,
+            params.output_dir,
+            batch_size=params.batch_size,
+            seed=params.seed,
+            overwrite=params.overwrite,
+        )

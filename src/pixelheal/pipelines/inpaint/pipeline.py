@@ -4,18 +4,7 @@ from kedro.pipeline import Node, Pipeline
 
 from pixelheal.pipelines.inpaint.nodes import inpaint_images
 
-PARAMETERS = ("model", "models_dir", "images_dir", "masks_dir", "output_dir", "device", "batch_size", "seed")
-
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """One node, `inpaint_images`, reading the `inpaint:` parameter block."""
-    return Pipeline(
-        [
-            Node(
-                inpaint_images,
-                inputs={name: f"params:inpaint.{name}" for name in PARAMETERS},
-                outputs=None,
-                name="inpaint_images",
-            ),
-        ]
-    )
+    """One node, `inpaint_images`, reading the whole `inpaint:` block (declared by `InpaintParameters`)."""
+    return Pipeline([Node(inpaint_images, inputs="params:inpaint", outputs=None, name="inpaint_images")])

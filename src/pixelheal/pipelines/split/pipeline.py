@@ -6,20 +6,7 @@ from pixelheal.pipelines.split.nodes import make_splits
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """Image metadata → train / val / test ids."""
+    """Image metadata → train / val / test ids; the whole `split` block is one declared parameter."""
     return Pipeline(
-        [
-            Node(
-                make_splits,
-                inputs=[
-                    "image_metadata",
-                    "params:split.fractions",
-                    "params:split.seed",
-                    "params:split.stratify",
-                    "params:split.official_test",
-                ],
-                outputs="split_indices",
-                name="split_images",
-            ),
-        ]
+        [Node(make_splits, inputs=["image_metadata", "params:split"], outputs="split_indices", name="split_images")]
     )

@@ -14,6 +14,7 @@ from PIL import Image
 
 from pixelheal.config import parse
 from pixelheal.devices import resolve_device
+from pixelheal.evaluation.generation import epoch_pictures, progress_picture
 from pixelheal.evaluation.grids import loss_curve, sample_grid
 from pixelheal.evaluation.perceptual import PerceptualMetrics
 from pixelheal.evaluation.registry import higher_is_better
@@ -25,6 +26,8 @@ from pixelheal.training import TrainConfig, train
 
 logger = logging.getLogger(__name__)
 
+PROGRESS_IMAGES = 8  # validation images in each reconstruction grid of `picture_epochs`
+
 
 @dataclass(frozen=True)
 class TrainingParameters(TrainConfig):
@@ -33,11 +36,22 @@ class TrainingParameters(TrainConfig):
     random_masks: dict[str, Any] | None = None  # a mask generator block (as masks.generator): fresh masks per batch
     resume: bool = False  # continue from the resume state after an interruption
     state_path: str | None = None  # the resume state's file; null: beside the checkpoint (the `train_state` input)
+    picture_epochs: tuple[int, ...] = ()  # epochs after which a generation / reconstruction grid is kept (`progress`)
 
 
 def training_parameters(training: dict[str, Any], where: str) -> TrainingParameters:
     """The `training` block checked once; every error names `<where>.<key>` (e.g. `unet_frm.training.epochs`)."""
     return parse(TrainingParameters, training, where)
+
+
+def _require_splits(split_indices: dict[str, list[int]], names: tuple[str, ...]) -> None:
+    """Refuse split indices without images in one of `names`, before anything is trained or scored on them."""
+    for name in names:
+        if not split_indices.get(name):
+            raise ValueError(
+                f"split_indices has no {name} images; give split.fractions.{name} a positive share "
+                "and rerun `kedro run --pipeline=split`"
+            )
 
 
 def train_model(
@@ -47,23 +61,30 @@ def train_model(
     model: dict[str, Any],
     training: dict[str, Any],
     train_state: Path,
-) -> Checkpoint:
+) -> tuple[Checkpoint, dict[str, Image.Image]]:
     """Train the configured architecture; return the checkpoint of its best validation epoch.
 
     `train_state` is where the resume state is kept (derived from the checkpoint's path by the
-    catalog) unless `training.state_path` overrides it.
+    catalog) unless `training.state_path` overrides it. A run that diverges raises (one line
+    naming the epoch), so Kedro saves no checkpoint and the previous one stays. The checkpoint's
+    metrics add the untrained model's validation metrics as `val_<metric>_untrained`. The pictures
+    are the `training.picture_epochs` progress grids, by name (`epoch_010`); none when it is empty.
     """
     kind = model["kind"]
-    params = training_parameters(training, f"{kind}.training")
+    where = f"{kind}.training"
+    params = training_parameters(training, where)
+    _require_splits(split_indices, ("train", "val", "test"))  # evaluate needs test: fail before training
     hparams = {k: v for k, v in model.items() if k != "kind"} | {"in_channels": int(images.shape[1])}
     torch.manual_seed(params.seed)
     net = make_model(kind, **hparams)
     generator = (
-        make_mask_generator(**params.random_masks, where=f"{kind}.training.random_masks")
-        if params.random_masks
-        else None
+        make_mask_generator(**params.random_masks, where=f"{where}.random_masks") if params.random_masks else None
     )
     state_path = Path(params.state_path) if params.state_path else Path(train_state)
+    pictures: dict[str, Image.Image] = {}
+    shown = np.asarray(split_indices["val"])[:PROGRESS_IMAGES]
+    picture = progress_picture(net, images[shown], masks[shown], seed=params.seed)
+    on_epoch = epoch_pictures(net, picture, params.picture_epochs, lambda e, p: pictures.update({f"epoch_{e:03d}": p}))
     result = train(
         net,
         images,
@@ -75,6 +96,8 @@ def train_model(
         state_path=state_path,
         resume=params.resume,
         state_extra={"arch": kind, "hparams": hparams},
+        where=where,
+        on_epoch=on_epoch,
     )
     logger.info(
         "%s: best epoch %d with %s=%.4g",
@@ -83,16 +106,17 @@ def train_model(
         params.select_on,
         result.best_metrics[params.select_on],
     )
-    return Checkpoint(
+    checkpoint = Checkpoint(
         arch=kind,
         hparams=hparams,
         model=result.best_state,
         epoch=result.best_epoch,
-        metrics=result.best_metrics,
+        metrics=result.best_metrics | {f"{name}_untrained": value for name, value in result.untrained.items()},
         history=result.history,
         training=dict(training),
         image_size=(int(images.shape[2]), int(images.shape[3])),
     )
+    return checkpoint, pictures
 
 
 def evaluate_model(
@@ -101,17 +125,31 @@ def evaluate_model(
     masks: np.ndarray,
     split_indices: dict[str, list[int]],
     evaluation: dict[str, Any],
+    model: dict[str, Any],
 ) -> tuple[dict[str, Any], Image.Image, Image.Image]:
-    """Test metrics on the fixed test masks, a sample grid and the loss curve."""
-    device = resolve_device(evaluation["device"])
-    model = from_checkpoint(checkpoint).to(device)
+    """Test metrics on the fixed test masks, a sample grid and the loss curve.
+
+    `model` is the namespace's model block: a checkpoint of another architecture (a file copied
+    or renamed by hand) is refused instead of being reported under this namespace's name.
+    """
+    kind = model["kind"]
+    if checkpoint.arch != kind:
+        raise ValueError(
+            f"{checkpoint.source} holds a {checkpoint.arch!r} model, not the {kind!r} of {kind}.model.kind; "
+            f"retrain it with `kedro run --pipeline=train_{kind}`"
+        )
+    _require_splits(split_indices, ("test",))
+    device = resolve_device(evaluation["device"], where="evaluation.device")
+    net = from_checkpoint(checkpoint).to(device)
     test = np.asarray(split_indices["test"])
     test_images, test_masks = images[test], masks[test]
     torch.manual_seed(evaluation["seed"])  # sampling architectures: the same completions on every rerun
-    outputs, ms = complete_images(model.inpaint, test_images, test_masks, evaluation["batch_size"], device)
-    perceptual = PerceptualMetrics(lpips=evaluation["lpips"], fid=evaluation["fid"], device=str(device))
+    outputs, ms = complete_images(net.inpaint, test_images, test_masks, evaluation["batch_size"], device)
+    perceptual = PerceptualMetrics(
+        lpips=evaluation["lpips"], fid=evaluation["fid"], lpips_net=evaluation["lpips_net"], device=str(device)
+    )
     results = {"method": checkpoint.arch, **score_completions(test_images, test_masks, outputs, perceptual, ms)}
-    extra = architecture_metrics(model, test_images, test_masks, evaluation["batch_size"], device)
+    extra = architecture_metrics(net, test_images, test_masks, evaluation["batch_size"], device)
     results["metrics"].update({f"test_{name}": value for name, value in extra.items()})
     logger.info(
         "%s test: %s",
@@ -119,7 +157,7 @@ def evaluate_model(
         {k: round(v, 4) for k, v in results["metrics"].items() if v is not None and "_area_" not in k},
     )
     n = evaluation["grid_images"]
-    samples = complete_samples(model, test_images[:n], test_masks[:n], evaluation["samples_per_image"], device)
+    samples = complete_samples(net, test_images[:n], test_masks[:n], evaluation["samples_per_image"], device)
     grid = sample_grid(test_images[:n], test_masks[:n], samples if len(samples) > 1 else samples[0], n=n)
     history = pd.DataFrame(checkpoint.history)
     losses = [c for c in history.columns if c != "seconds" and not higher_is_better(c)]

@@ -14,12 +14,12 @@ def create_template() -> Pipeline:
             Node(
                 train_model,
                 inputs=["images", "masks", "split_indices", "params:model", "params:training", "train_state"],
-                outputs="checkpoint",
+                outputs=["checkpoint", "progress"],
                 name="train",
             ),
             Node(
                 evaluate_model,
-                inputs=["checkpoint", "images", "masks", "split_indices", "params:evaluation"],
+                inputs=["checkpoint", "images", "masks", "split_indices", "params:evaluation", "params:model"],
                 outputs=["metrics", "sample_grid", "loss_curve"],
                 name="evaluate",
             ),

@@ -1,10 +1,13 @@
-"""Shared test setup: no telemetry, and paths to the shared real data (skipped when absent)."""
+"""Shared test setup: no telemetry, paths to the shared real data (skipped when absent), and small helpers."""
 
+import hashlib
 import os
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
+from kedro.config import OmegaConfigLoader
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 
@@ -27,3 +30,19 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def checksums(folder: Path) -> dict[str, str]:
+    """sha256 of every file under `folder`, by relative path: what "no existing file changed" compares."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def environment_parameters(env: str) -> dict:
+    """The parameters of a configuration environment in conf/, as `kedro run --env=<env>` reads them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env=env)["parameters"]

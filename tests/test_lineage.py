@@ -24,6 +24,7 @@ import pixelheal.lineage as lineage_module
 from pixelheal.datasets import NumpyArrayDataset, TrainStateDataset
 from pixelheal.lineage import Lineage, Origin, content_stamp, fingerprint, sidecar_path
 from pixelheal.lineage_hooks import LineageHooks, StaleInputError
+from tests.conftest import checksums
 
 
 def make_images(n: int, seed: int) -> tuple[np.ndarray, dict]:
@@ -93,14 +94,6 @@ def run(root: Path, *names: str, nodes: tuple[str, ...] = (), **params) -> None:
     SequentialRunner().run(pipeline, catalog, hooks)
 
 
-def _checksums(folder: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
-
-
 def _record(root: Path, name: str) -> dict:
     return json.loads(sidecar_path(root / "data" / name).read_text())
 
@@ -132,13 +125,13 @@ def test_rerunning_unchanged_keeps_every_fingerprint_and_downstream_runs(project
 
 def test_other_images_stop_the_training_with_one_line_before_anything_is_written(project):
     run(project, "data", n=6)
-    before = _checksums(project)
+    before = checksums(project)
     with pytest.raises(StaleInputError) as error:
         run(project, "train")
     assert str(error.value) == (
         "masks was made from other images than data/images.npy holds now: rerun `kedro run --pipelines=masks,split`"
     )
-    assert _checksums(project) == before
+    assert checksums(project) == before
 
 
 def test_the_rerun_named_in_the_message_makes_the_inputs_belong_together_again(project):

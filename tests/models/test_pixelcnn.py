@@ -1,20 +1,18 @@
 """PixelCNN / Gated PixelCNN inpainter: causality, conditioning, sampling, cropped sampler == naive, training."""
 
 import math
-import warnings
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from kedro.config import OmegaConfigLoader
 
 from pixelheal.models import make_model
 from pixelheal.models.pixelcnn import PixelCNNInpainter
 from pixelheal.models.pixelcnn_layers import MaskedConv2d, ResidualBlock
 from pixelheal.pipelines.train.nodes import training_parameters
 from pixelheal.training import TrainConfig, train
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import environment_parameters
 
 KINDS = {"pixelcnn": {"gated": False}, "gated": {"gated": True}}
 
@@ -314,14 +312,8 @@ def test_unconditional_sampling_is_exact_and_generates_from_a_blank_canvas(kind)
     assert torch.equal(generated, model.naive_sample(blank, holes, generator=torch.Generator().manual_seed(4)))
 
 
-def _environment(env: str) -> dict:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env=env)["parameters"]
-
-
 def test_conf_mnist_is_the_original_pixelcnn():
-    params = _environment("mnist")
+    params = environment_parameters("mnist")
     assert params["data_processing"]["source"]["kind"] == "mnist"
     preprocessing = params["data_processing"]["preprocessing"]
     assert (preprocessing["image_size"], preprocessing["color_mode"], preprocessing["binarize"]) == (28, "L", 0.5)

@@ -1,19 +1,17 @@
 """Row-RNN inpainter: causality, conditioning without leaks, sampling, fast vs naive sampler, training."""
 
 import math
-import warnings
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from kedro.config import OmegaConfigLoader
 
 from pixelheal.models import make_model
 from pixelheal.models.rowrnn import INFILL, START, VOCAB, RowRNNInpainter
 from pixelheal.pipelines.train.nodes import training_parameters
 from pixelheal.training import TrainConfig, train
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import environment_parameters
 
 TINY = {"embed_dim": 8, "hidden": 12, "n_layers": 2}
 
@@ -288,14 +286,8 @@ def test_head_conditioning_trains_in_the_shared_loop():
     assert result.history[1]["train_loss"] < result.history[0]["train_loss"]
 
 
-def _environment(env: str) -> dict:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env=env)["parameters"]
-
-
 def test_conf_cartoon_is_the_original_row_rnn():
-    params = _environment("cartoon")
+    params = environment_parameters("cartoon")
     preprocessing = params["data_processing"]["preprocessing"]
     assert (preprocessing["center_crop"], preprocessing["image_size"], preprocessing["color_mode"]) == (300, 36, "RGB")
     block = params["rowrnn"]

@@ -9,20 +9,12 @@ import pytest
 from mlflow import MlflowClient
 
 from pixelheal.models import ARCHITECTURES
+from tests.conftest import checksums
 from tests.pipelines.kedro_project import kedro, make_project
 
 pytestmark = pytest.mark.slow
 
 ARCHS = tuple(ARCHITECTURES)
-
-
-def _checksums(folder):
-    """sha256 of every file under `folder`, by relative path."""
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
@@ -133,10 +125,10 @@ def test_data_pipelines_rerun_byte_identical(project):
     ],
 )
 def test_a_bad_parameter_stops_before_the_first_node_with_one_line_naming_it(project, pipeline, params, message):
-    before = _checksums(project / "data")
+    before = checksums(project / "data")
     result = kedro(project, "run", "--env=tiny", f"--pipeline={pipeline}", f"--params={params}")
     assert result.returncode != 0
     output = result.stderr + result.stdout
     assert "Traceback" not in output and "Running node" not in output
     assert result.stderr.strip().splitlines()[-1].startswith(message)
-    assert _checksums(project / "data") == before
+    assert checksums(project / "data") == before

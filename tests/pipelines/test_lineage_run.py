@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 from mlflow import MlflowClient
 
 from pixelheal import settings
 from pixelheal.lineage_hooks import LineageHooks
+from tests.conftest import checksums
 from tests.pipelines.kedro_project import kedro, make_project
 
 pytestmark = [
@@ -23,14 +22,6 @@ STALE_MASKS = (
     "masks was made from other images than data/03_primary/images.npy holds now: "
     "rerun `kedro run --pipelines=masks,split`"
 )
-
-
-def _checksums(folder):
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def _runs(root) -> list:
@@ -54,30 +45,30 @@ def project(tmp_path_factory):
 
 
 def test_changed_images_stop_training_and_evaluation_until_the_named_pipelines_ran(project):
-    models = _checksums(project / "data" / "06_models")
+    models = checksums(project / "data" / "06_models")
     # Other images made in the same run: training stops before its node, the MLflow run is FAILED.
     args = ("--pipelines=data_processing,train_unet_frm", "--params=data_processing.source.n_images=100")
     result = kedro(project, "run", "--env=tiny", *args)
     assert _last_line(result) == STALE_MASKS
     assert "Running node: unet_frm.train" not in result.stdout
-    assert _checksums(project / "data" / "06_models") == models
+    assert checksums(project / "data" / "06_models") == models
     latest = _runs(project)[0]
     assert latest.info.status == "FAILED" and latest.data.tags["pixelheal.error"] == STALE_MASKS
 
     # Training alone stops before any node and before MLflow opens a run; no file changes.
-    before, runs = _checksums(project / "data"), len(_runs(project))
+    before, runs = checksums(project / "data"), len(_runs(project))
     result = kedro(project, "run", "--env=tiny", "--pipelines=train_unet_frm")
     assert _last_line(result) == STALE_MASKS and "Running node" not in result.stdout
-    assert _checksums(project / "data") == before
+    assert checksums(project / "data") == before
     assert len(_runs(project)) == runs
 
     # After the named rerun, the checkpoint is what no longer belongs to the data.
     result = kedro(project, "run", "--env=tiny", "--pipelines=masks,split")
     assert result.returncode == 0, result.stderr[-3000:]
-    before = _checksums(project / "data")
+    before = checksums(project / "data")
     result = kedro(project, "run", "--env=tiny", "--nodes=unet_frm.evaluate")
     assert _last_line(result) == (
         "unet_frm.checkpoint was made from other images than data/03_primary/images.npy holds now: "
         "rerun `kedro run --pipelines=train_unet_frm`"
     )
-    assert _checksums(project / "data") == before
+    assert checksums(project / "data") == before

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 from mlflow import MlflowClient
 
+from tests.conftest import checksums
 from tests.pipelines.kedro_project import kedro, make_project
 
 pytestmark = pytest.mark.slow
-
-
-def _checksums(folder):
-    """sha256 of every file under `folder`, by relative path."""
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +29,13 @@ def _last_line(result):
 
 def test_a_diverged_run_fails_in_one_line_and_keeps_the_previous_checkpoint_and_metrics(project):
     models = project / "data" / "06_models"
-    assert {"pixelcnn.pt", "pixelcnn.state.pt"} <= set(_checksums(models))
-    before = _checksums(project / "data")
+    assert {"pixelcnn.pt", "pixelcnn.state.pt"} <= set(checksums(models))
+    before = checksums(project / "data")
     assert "08_reporting/metrics/pixelcnn.json" in before
     params = "pixelcnn.training.epochs=2,pixelcnn.training.lr=1e30,pixelcnn.training.optimizer=sgd"
     result = kedro(project, "run", "--env=tiny", "--pipelines=train_pixelcnn", f"--params={params}")
     assert "pixelcnn.training: training diverged in epoch 1 of 2 (train_loss is nan)" in _last_line(result)
-    assert _checksums(project / "data") == before
+    assert checksums(project / "data") == before
     client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
     (experiment,) = [e for e in client.search_experiments() if e.name == "pixelheal"]
     latest = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)
@@ -53,17 +43,17 @@ def test_a_diverged_run_fails_in_one_line_and_keeps_the_previous_checkpoint_and_
 
 
 def test_a_split_without_a_test_share_is_refused_before_anything_is_written(project):
-    before = _checksums(project / "data")
+    before = checksums(project / "data")
     params = "split.fractions.train=0.9,split.fractions.test=0"
     result = kedro(project, "run", "--env=tiny", "--pipelines=split,train_pixelcnn", f"--params={params}")
     assert "split.fractions.test: must be positive (or official_test: true)" in _last_line(result)
-    assert _checksums(project / "data") == before
+    assert checksums(project / "data") == before
 
 
 def test_resume_without_a_state_file_is_one_line_naming_the_file(project):
-    before = _checksums(project / "data")
+    before = checksums(project / "data")
     result = kedro(project, "run", "--env=tiny", "--pipelines=train_unet_frm", "--params=unet_frm.training.resume=true")
     line = _last_line(result)
     assert "unet_frm.training.resume: true, but there is nothing to resume: no training state at " in line
     assert "unet_frm.state.pt" in line
-    assert _checksums(project / "data") == before
+    assert checksums(project / "data") == before

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-import warnings
 
 import numpy as np
 import pytest
 import torch
-from kedro.config import OmegaConfigLoader
 from torch import nn
 
 from pixelheal.data import preprocessing_config
@@ -17,7 +15,7 @@ from pixelheal.models import make_model
 from pixelheal.models.gan import GANInpainter, dilate
 from pixelheal.pipeline_registry import register_pipelines
 from pixelheal.pipelines.train.nodes import training_parameters
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, environment_parameters
 
 # The original's generator at 64 base channels with 3 image channels, block by block (dec1 holds the
 # 3x3 output conv, the assembly's head), and its PatchGAN discriminator at 32.
@@ -200,10 +198,7 @@ def test_invalid_faithful_keys_are_named(hparams, message):
 
 @pytest.fixture(scope="module")
 def celeba() -> dict:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="celeba")
-        return loader["parameters"]
+    return environment_parameters("celeba")
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Kedro's note on dotted dataset names

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-import warnings
 
 import pytest
 import torch
-from kedro.config import OmegaConfigLoader
 
 from pixelheal.data import preprocessing_config
 from pixelheal.evaluation.perceptual import check_lpips_net
@@ -16,7 +14,7 @@ from pixelheal.models import make_model
 from pixelheal.models.blocks import ASPPRefinement, FeatureRefinement, TransposedUpsample
 from pixelheal.pipeline_registry import register_pipelines
 from pixelheal.pipelines.train.nodes import training_parameters
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import PROJECT_ROOT, environment_parameters
 
 CONF = PROJECT_ROOT / "conf" / "cifar10" / "parameters.yml"
 # Encoder 64-128-256 + bottleneck 512 with the project's FRM / ASPP-FRM (the original gives no counts).
@@ -26,10 +24,7 @@ REFINEMENT = {"unet_frm": FeatureRefinement, "unet_aspp": ASPPRefinement}
 
 @pytest.fixture(scope="module")
 def cifar10() -> dict:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="cifar10")
-        return loader["parameters"]
+    return environment_parameters("cifar10")
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Kedro's note on dotted dataset names

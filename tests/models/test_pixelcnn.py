@@ -17,15 +17,6 @@ from tests.conftest import environment_parameters
 KINDS = {"pixelcnn": {"gated": False}, "gated": {"gated": True}}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny convolutions run fastest single-threaded, most of all on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _model(kind: str = "pixelcnn", seed: int = 0, **hparams) -> PixelCNNInpainter:
     torch.manual_seed(seed)
     settings = {"hidden": 12, "n_blocks": 1, "cond_layers": 2, **KINDS[kind], **hparams}

@@ -1,30 +1,18 @@
 """PixelHeal's own model (`pixelheal`): masked-convolution stack, MSE regression, compositing, conf/paired64."""
 
-import warnings
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from kedro.config import OmegaConfigLoader
 
 from pixelheal.models import ARCHITECTURES, make_model
 from pixelheal.models.pixelcnn_layers import MaskedConv2d
 from pixelheal.models.pixelheal_net import PixelHealConfig, PixelHealInpainter
 from pixelheal.pipelines.train.nodes import training_parameters
 from pixelheal.training import TrainConfig, train
-from tests.conftest import PROJECT_ROOT
+from tests.conftest import environment_parameters
 
 TINY = {"hidden": 8, "n_layers": 2}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny convolutions run fastest single-threaded, most of all on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _model(seed: int = 0, **hparams) -> PixelHealInpainter:
@@ -124,10 +112,7 @@ def test_wrong_channel_count_is_named():
 
 
 def test_conf_paired64_is_pixelheals_own_system():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        params = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="paired64")
-        params = params["parameters"]
+    params = environment_parameters("paired64")
     assert params["data_processing"]["source"]["kind"] == "paired_folders"
     assert params["data_processing"]["preprocessing"]["image_size"] == 64
     assert params["masks"]["generator"]["kind"] == "from_pairs"  # the hole is where occluded and original differ

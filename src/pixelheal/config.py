@@ -64,6 +64,16 @@ def _build(cls: type[T], block: Any) -> T:
     return cls(**{name: coerce(hints[name], value, name) for name, value in block.items()})
 
 
+def split_kind(block: Any, where: str, valid: Sequence[str], what: str) -> tuple[str, dict[str, Any]]:
+    """(kind, the other keys) of a block whose `kind` picks what the rest declares (a source, a mask generator)."""
+    require(isinstance(block, Mapping), where, f"expected a mapping with a 'kind' key, got {block!r}")
+    params = dict(block)
+    require("kind" in params, f"{where}.kind", f"required parameter is missing; valid: {list(valid)}")
+    kind = params.pop("kind")
+    require(isinstance(kind, str) and kind in valid, f"{where}.kind", f"unknown {what} {kind!r}; valid: {list(valid)}")
+    return kind, params
+
+
 def to_block(config: Any) -> dict[str, Any]:
     """A parsed config back as a plain parameter block (tuples as lists), e.g. for a checkpoint."""
     return _plain(dataclasses.asdict(config))

@@ -10,12 +10,12 @@ from __future__ import annotations
 import inspect
 import itertools
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pixelheal.config import coerce, require
+from pixelheal.config import coerce, require, split_kind
 from pixelheal.data.folders import ImageFolderSource, PairedFoldersSource
 from pixelheal.data.records import ImageReadError, ImageRecord, ImageSource, read_image
 from pixelheal.data.sample import SampleSource
@@ -84,15 +84,7 @@ def check_source(block: Any, where: str = SOURCE_BLOCK) -> None:
     Nothing is listed, opened or downloaded: the values' own checks run when the source is built.
     Every error is a ValueError `"<where>.<key>: ..."`.
     """
-    require(isinstance(block, Mapping), where, f"expected a mapping with a 'kind' key, got {block!r}")
-    params = dict(block)
-    require("kind" in params, f"{where}.kind", f"required parameter is missing; valid: {list(SOURCE_KINDS)}")
-    kind = params.pop("kind")
-    require(
-        isinstance(kind, str) and kind in _BUILDERS,
-        f"{where}.kind",
-        f"unknown source kind {kind!r}; valid: {list(SOURCE_KINDS)}",
-    )
+    kind, params = split_kind(block, where, SOURCE_KINDS, "source kind")
     limit = params.pop("limit", None)
     require(
         limit is None or (isinstance(limit, int) and not isinstance(limit, bool)),

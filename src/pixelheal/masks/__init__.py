@@ -10,11 +10,11 @@ checks it without building anything (DeepLabV3 weights are loaded only when buil
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pixelheal.config import coerce, require
+from pixelheal.config import coerce, split_kind
 from pixelheal.masks.base import GENERATOR_BLOCK, BatchMaskGenerator, MaskGenerator
 from pixelheal.masks.box import BoxMaskGenerator
 from pixelheal.masks.deeplab import VOC_CLASSES, DeepLabV3Config, DeepLabV3MaskGenerator
@@ -54,15 +54,7 @@ def mask_generator_config(block: Any, where: str = GENERATOR_BLOCK, *, pairs: bo
     kinds = {kind: entry.config for kind, entry in GENERATORS.items()}
     if pairs:
         kinds[PAIRS_KIND] = FromPairsConfig
-    require(isinstance(block, Mapping), where, f"expected a mapping with a 'kind' key, got {block!r}")
-    params = dict(block)
-    require("kind" in params, f"{where}.kind", f"required parameter is missing; valid: {sorted(kinds)}")
-    kind = params.pop("kind")
-    require(
-        isinstance(kind, str) and kind in kinds,
-        f"{where}.kind",
-        f"unknown mask generator {kind!r}; valid: {sorted(kinds)}",
-    )
+    kind, params = split_kind(block, where, sorted(kinds), "mask generator")
     return coerce(kinds[kind], params, where)
 
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from pixelheal import settings
+from pixelheal.config_loader import ProjectConfigLoader, UnknownEnvironmentError, merge_runtime
 from pixelheal.data import check_source
 from pixelheal.pipeline_registry import register_pipelines
 from pixelheal.pipelines.parameters import check_parameters, check_runtime_parameters
-from pixelheal.settings import ProjectConfigLoader, UnknownEnvironmentError, merge_runtime
 from tests.conftest import PROJECT_ROOT
 
 CONF = PROJECT_ROOT / "conf"

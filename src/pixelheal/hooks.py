@@ -45,7 +45,7 @@ class PreflightHooks:
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
-        self._loader = context.config_loader  # pixelheal.settings.ProjectConfigLoader
+        self._loader = context.config_loader  # pixelheal.config_loader.ProjectConfigLoader
 
     @hook_impl(tryfirst=True)  # before kedro-mlflow opens a run for a run that cannot start
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: Any) -> None:

@@ -5,18 +5,10 @@ from __future__ import annotations
 import pytest
 from mlflow import MlflowClient
 
-from pixelheal import settings
-from pixelheal.lineage_hooks import LineageHooks
 from tests.conftest import checksums
 from tests.pipelines.kedro_project import kedro, make_project
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not any(isinstance(hook, LineageHooks) for hook in settings.HOOKS),
-        reason="LineageHooks is not registered in pixelheal.settings.HOOKS yet",
-    ),
-]
+pytestmark = pytest.mark.slow
 
 STALE_MASKS = (
     "masks was made from other images than data/03_primary/images.npy holds now: "

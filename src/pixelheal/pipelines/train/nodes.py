@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ def train_model(
     model: dict[str, Any],
     training: dict[str, Any],
     train_state: Path,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> tuple[Checkpoint, dict[str, Image.Image]]:
     """Train the configured architecture; return the checkpoint of its best validation epoch.
 
@@ -69,6 +71,7 @@ def train_model(
     naming the epoch), so Kedro saves no checkpoint and the previous one stays. The checkpoint's
     metrics add the untrained model's validation metrics as `val_<metric>_untrained`. The pictures
     are the `training.picture_epochs` progress grids, by name (`epoch_010`); none when it is empty.
+    `on_epoch` also sees every epoch's history record (a tuning trial reports and prunes there).
     """
     kind = model["kind"]
     where = f"{kind}.training"
@@ -84,7 +87,15 @@ def train_model(
     pictures: dict[str, Image.Image] = {}
     shown = np.asarray(split_indices["val"])[:PROGRESS_IMAGES]
     picture = progress_picture(net, images[shown], masks[shown], seed=params.seed)
-    on_epoch = epoch_pictures(net, picture, params.picture_epochs, lambda e, p: pictures.update({f"epoch_{e:03d}": p}))
+    keep_pictures = epoch_pictures(
+        net, picture, params.picture_epochs, lambda e, p: pictures.update({f"epoch_{e:03d}": p})
+    )
+
+    def after_epoch(record: dict[str, float]) -> None:
+        keep_pictures(record)
+        if on_epoch is not None:
+            on_epoch(record)
+
     result = train(
         net,
         images,
@@ -97,7 +108,7 @@ def train_model(
         resume=params.resume,
         state_extra={"arch": kind, "hparams": hparams},
         where=where,
-        on_epoch=on_epoch,
+        on_epoch=after_epoch,
     )
     logger.info(
         "%s: best epoch %d with %s=%.4g",

@@ -145,7 +145,7 @@ def test_l1_is_the_mean_over_hole_and_ring():
     masks[..., 10:18, 12:20] = 1
     region = dilate(masks, 4).expand_as(images)
     with torch.no_grad():
-        prediction = model._generate(images, masks, dilate(masks, 4))
+        prediction = model.predict(images, masks, dilate(masks, 4))
         l1 = model.losses(images, masks)["l1"]
     expected = (prediction - images).abs()[region == 1].mean()
     assert l1.item() == pytest.approx(expected.item(), rel=1e-5)

@@ -270,7 +270,7 @@ def test_hole_weight_counts_hole_pixels_more_in_l1():
     plain = gan(variant="whole_image", hole_weight=1.0, **TINY)
     weighted = gan(variant="whole_image", hole_weight=5.0, **TINY)
     weighted.load_state_dict(plain.state_dict())
-    prediction = plain.eval()._generate(images, masks)
+    prediction = plain.eval().predict(images, masks)
     hole_error = ((prediction - images).abs() * masks).sum() / (masks.sum() * 3)
     known_error = ((prediction - images).abs() * (1 - masks)).sum() / ((1 - masks).sum() * 3)
     expected = (5 * 16 * hole_error + 240 * known_error) / (5 * 16 + 240)

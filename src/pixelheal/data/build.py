@@ -1,9 +1,15 @@
-"""Build the processed image set from a source: one pass, straight into a memory-mapped array."""
+"""Build the processed image set from a source: one pass, straight into a memory-mapped array.
+
+Memory stays bounded whatever the set's size: every `RESIDENT_BYTES` of written rows are flushed to
+the file and released from the process (`madvise(MADV_DONTNEED)`), since the mapped pages it has
+written would otherwise stay counted in its resident memory until the kernel is short of RAM.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import mmap
 import os
 import weakref
 from collections.abc import Callable
@@ -21,6 +27,7 @@ from pixelheal.data.transforms import prepare, preprocessing_config
 logger = logging.getLogger(__name__)
 
 METADATA_COLUMNS = ("id", "source", "label", "subset")
+RESIDENT_BYTES = 8 * 2**20  # written rows kept mapped in memory before they are flushed and released
 
 
 @dataclass
@@ -52,6 +59,14 @@ def temp_memmap(shape: tuple[int, ...]) -> tuple[np.memmap, Callable[[], None]]:
     return array, weakref.finalize(array, _remove_file, path)
 
 
+def release(array: np.ndarray) -> None:
+    """Flush a writable memmap to its file and drop its pages from this process (they stay in the file)."""
+    if isinstance(array, np.memmap) and isinstance(array.base, mmap.mmap):
+        array.flush()
+        if hasattr(mmap, "MADV_DONTNEED"):  # not on Windows, where the pages simply stay until evicted
+            array.base.madvise(mmap.MADV_DONTNEED)
+
+
 def _check_paired(record: ImageRecord, index: int, has_paired: bool) -> None:
     """Refuse a source that mixes records with and without an occluded counterpart."""
     if (record.paired is not None) != has_paired:
@@ -72,6 +87,7 @@ class _Writer:
         self.paired: np.ndarray | None = None
         self.drop_paired: Callable[[], None] = lambda: None
         self.rows: list[tuple[int, str, str, str]] = []
+        self.rows_resident = max(1, RESIDENT_BYTES // int(np.prod(shape[1:])))
 
     def add(self, record: ImageRecord) -> None:
         """Prepare one record into the next row."""
@@ -85,6 +101,10 @@ class _Writer:
         if self.paired is not None:
             self.paired[index] = self._prepare(record.paired, record.source)  # (C, H, W)
         self.rows.append((index, record.source, record.label, record.subset))
+        if (index + 1) % self.rows_resident == 0:
+            release(self.images)
+            if self.paired is not None:
+                release(self.paired)
 
     def _prepare(self, image: Image.Image, source: str) -> np.ndarray:
         """prepare, with the record's source named in any parameter error."""
@@ -102,7 +122,11 @@ class _Writer:
 def _truncate(array: np.ndarray, drop: Callable[[], None], kept: int) -> np.ndarray:
     """Copy the first ``kept`` rows into a right-sized memmap and delete the old file."""
     smaller, _ = temp_memmap((kept, *array.shape[1:]))
-    smaller[:] = array[:kept]
+    step = max(1, RESIDENT_BYTES // int(np.prod(array.shape[1:])))
+    for start in range(0, kept, step):
+        smaller[start : start + step] = array[start : min(start + step, kept)]
+        release(smaller)
+        release(array)
     drop()
     return smaller
 

@@ -37,6 +37,14 @@ class InpaintingModel(nn.Module):
         """Optimisers by name, each made by `build`; architectures with several networks override."""
         return {"model": build(self.parameters())}
 
+    def networks(self) -> tuple[str, ...]:
+        """Attribute names of the submodules `training_step` runs through their `forward`, and that hold every
+        trainable parameter: what data-parallel training wraps (`torch.nn.parallel.DistributedDataParallel`
+        averages gradients only over calls to its forward). () (the default): this architecture trains on one
+        process only, e.g. when its step indexes an `nn.ModuleList` or reads a weight directly.
+        """
+        return ()
+
     def training_step(
         self, images: torch.Tensor, masks: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]
     ) -> dict[str, float]:

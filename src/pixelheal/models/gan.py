@@ -175,13 +175,13 @@ class GANInpainter(InpaintingModel):
     def forward(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """Full-size prediction in [0, 1]; hole_context predicts inside each hole's box (elsewhere: the image)."""
         if self.config.variant == "whole_image":
-            return self._generate(images, masks, self._mask_channel(masks))
+            return self.predict(images, masks, self.mask_channel(masks))
         crops = self._crops(images, masks)
         if crops is None:
             return images.clone()
-        return paste(images, crops, self._generate(*_crop_view(crops)))
+        return paste(images, crops, self.predict(*_crop_view(crops)))
 
-    def _mask_channel(self, masks: torch.Tensor) -> torch.Tensor:
+    def mask_channel(self, masks: torch.Tensor) -> torch.Tensor:
         """The generator's mask channel for full-size masks: the hole, or with `ring_mask` hole + ring."""
         if not self.config.ring_mask:
             return masks
@@ -190,10 +190,10 @@ class GANInpainter(InpaintingModel):
     def _crops(self, images: torch.Tensor, masks: torch.Tensor) -> HoleCrops | None:
         """Hole crops of the images, their holes and (with `ring_mask`) their hole + ring masks."""
         if self.config.ring_mask:  # channel 0 (the hole) places each box; the ring mask is cut alongside
-            masks = torch.cat([masks, self._mask_channel(masks)], dim=1)
+            masks = torch.cat([masks, self.mask_channel(masks)], dim=1)
         return hole_crops(images, masks, self.config.context_ring, self.config.crop_size)
 
-    def _generate(self, images: torch.Tensor, masks: torch.Tensor, channel: torch.Tensor | None = None) -> torch.Tensor:
+    def predict(self, images: torch.Tensor, masks: torch.Tensor, channel: torch.Tensor | None = None) -> torch.Tensor:
         """Generator prediction in [0, 1] for images in [0, 1]; `channel`: its mask input (default: `masks`)."""
         channel = masks if channel is None else channel
         if self.config.hole_fill == "zero":  # hole = 0: mid-grey in [-1, 1]
@@ -210,8 +210,8 @@ class GANInpainter(InpaintingModel):
                 return None
             images, masks, channel = _crop_view(crops)
         else:
-            channel = self._mask_channel(masks)
-        return images, masks, channel, self._generate(images, masks, channel)
+            channel = self.mask_channel(masks)
+        return images, masks, channel, self.predict(images, masks, channel)
 
     def _discriminate(self, images: torch.Tensor) -> torch.Tensor:
         """Patch logits for images in [0, 1] (the discriminator works in [-1, 1])."""
@@ -248,6 +248,9 @@ class GANInpainter(InpaintingModel):
             zero = images.new_zeros(())
             return {name: zero for name in (*LOSS_TERMS, "g_loss", "loss")}
         return self._generator_terms(*views)
+
+    def networks(self) -> tuple[str, ...]:
+        return ("generator", "discriminator")
 
     def make_optimizers(
         self, build: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]

@@ -97,6 +97,9 @@ class PixelCNNInpainter(AutoregressiveInpainter):
         """The pixels the training / validation likelihood counts: the hole, or every pixel if unconditional."""
         return masks if self.config.conditional else torch.ones_like(masks)
 
+    def networks(self) -> tuple[str, ...]:
+        return ("conditioning", "trunk", "head")  # conditioning is None when unconditional
+
     def losses(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
         """Mean cross-entropy (BCE for `bernoulli`) per scored sub-pixel: "loss" in nats, "nll_bpd" in bits."""
         return super().losses(images, self.scored(masks))

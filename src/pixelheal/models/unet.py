@@ -182,6 +182,9 @@ class UNetInpainter(InpaintingModel):
         prior = None if self.config.hole_fill == "zero" else fill_logit(filled)
         return self.unet(filled, masks, prior)  # (B, C, H, W) in [0, 1]
 
+    def networks(self) -> tuple[str, ...]:
+        return ("unet",)
+
     def losses(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
         error = pixel_error(self(images, masks), images, self.config.loss)
         # Up-weighting the hole focuses capacity where the composited output is actually scored.

@@ -8,6 +8,12 @@ validation value stops the run with one line naming the epoch (`on_nonfinite: st
 caller saves nothing), or restores the weights from before that epoch and goes on (`skip_epoch`).
 The untrained model is validated once first (an interpolating architecture's fill prior), and a
 best epoch worse than that is reported as a warning.
+
+Data-parallel (`ranks`, see `training.distributed`): every rank trains on its share of each global
+batch with its networks wrapped in DistributedDataParallel; the loss terms are summed over the ranks
+every step, so all of them see the same (global) values and stop at the same step; rank 0 alone
+validates, keeps the best weights, writes the resume state and reports, and broadcasts whatever the
+others must decide alike (validation scores, elapsed time, the resume state, the result).
 """
 
 from __future__ import annotations
@@ -23,11 +29,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from pixelheal.config import require
 from pixelheal.devices import resolve_device
 from pixelheal.models.base import InpaintingModel
 from pixelheal.training.data import EpochBatches, MaskGenerator, make_loader
+from pixelheal.training.distributed import SINGLE, DistributedConfig, Ranks
 from pixelheal.training.guards import (
     DivergedError,
     NonFinite,
@@ -40,7 +48,7 @@ from pixelheal.training.guards import (
     warn_if_worse_than_untrained,
 )
 from pixelheal.training.optim import OPTIMIZERS, make_optimizer
-from pixelheal.training.state import require_state, restore_state, resume_state, save_state
+from pixelheal.training.state import apply_state, read_state, require_state, resume_state, save_state
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +75,7 @@ class TrainConfig:
     time_budget_s: float | None = None  # stop before an epoch that would end past this many seconds
     lr_schedule: str = "constant"  # or "cosine": decays to 0 over the epochs (or the time budget)
     on_nonfinite: str = "stop"  # a non-finite loss, weight or score: "stop" the run, or "skip_epoch" and go on
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)  # data-parallel ranks
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -143,22 +152,30 @@ def _train_epoch(
     batches: EpochBatches,
     num_workers: int,
     device: torch.device,
-) -> dict[str, float]:
-    """Summed training terms of one epoch; raises NonFinite at the first non-finite term or weight."""
+    ranks: Ranks,
+) -> tuple[dict[str, float], int]:
+    """Training terms of one epoch summed over its images (of every rank), and how many images that is.
+
+    Raises NonFinite at the first non-finite term or weight.
+    """
     model.train()
     totals: dict[str, float] = {}
-    for x, m in make_loader(batches, num_workers, device.type == "cuda"):
-        x, m = x.to(device, non_blocking=True), m.to(device, non_blocking=True)
-        terms = model.training_step(x, m, optimizers)
-        problem = first_nonfinite({f"train_{name}": value for name, value in terms.items()})
-        if problem:  # every later step would only spread it: stop the epoch here
-            raise NonFinite(problem)
-        for name, value in terms.items():
-            totals[name] = totals.get(name, 0.0) + value * len(x)
-    problem = nonfinite_weight(model)
+    seen = 0
+    with ranks.parallel(model):
+        for x, m in make_loader(batches, num_workers, device.type == "cuda"):
+            x, m = x.to(device, non_blocking=True), m.to(device, non_blocking=True)
+            terms = model.training_step(x, m, optimizers)
+            summed = ranks.sum({"images": len(x)} | {name: value * len(x) for name, value in terms.items()})
+            seen += int(summed.pop("images"))
+            problem = first_nonfinite({f"train_{name}": value for name, value in summed.items()})
+            if problem:  # every later step would only spread it: stop the epoch here
+                raise NonFinite(problem)
+            for name, value in summed.items():
+                totals[name] = totals.get(name, 0.0) + value
+    problem = ranks.broadcast(nonfinite_weight(model))  # rank 0's buffers are the ones kept
     if problem:
         raise NonFinite(problem)
-    return totals
+    return totals, seen
 
 
 def _over_budget(cfg: TrainConfig, start: int, epoch: int, elapsed: float) -> bool:
@@ -203,6 +220,7 @@ def _run_epoch(
     device: torch.device,
     where: str,
     last_good: int,
+    ranks: Ranks,
 ) -> dict[str, float] | None:
     """Train and validate epoch `epoch` (0-based): its history record, or None when it diverged and was skipped.
 
@@ -221,11 +239,16 @@ def _run_epoch(
         epoch=epoch,
         flip=cfg.flip,
         mask_generator=data.mask_generator,
+        rank=ranks.rank,
+        world_size=ranks.world_size,
     )
     before = snapshot(model, optimizers) if cfg.on_nonfinite == "skip_epoch" else None
     try:
-        totals = _train_epoch(model, optimizers, batches, cfg.num_workers, device)
-        validation = validate(model, data.images, data.masks, data.val_idx, cfg.batch_size, device)
+        totals, seen = _train_epoch(model, optimizers, batches, cfg.num_workers, device, ranks)
+        ranks.check_in_sync(model, where)
+        validation = ranks.broadcast(
+            validate(model, data.images, data.masks, data.val_idx, cfg.batch_size, device) if ranks.leader else None
+        )
         problem = first_nonfinite(validation)
         if problem:
             raise NonFinite(problem)
@@ -233,7 +256,7 @@ def _run_epoch(
         diverged(cfg.on_nonfinite, where, epoch, cfg.epochs, str(error), last_good)  # raises unless skip_epoch
         restore(model, optimizers, before)
         return None
-    return {"epoch": epoch + 1, **{f"train_{k}": v / len(data.train_idx) for k, v in totals.items()}, **validation}
+    return {"epoch": epoch + 1, **{f"train_{k}": v / seen for k, v in totals.items()}, **validation}
 
 
 def train(
@@ -250,6 +273,7 @@ def train(
     state_extra: dict[str, Any] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     where: str = "training",
+    ranks: Ranks = SINGLE,
 ) -> TrainResult:
     """Train `model` on `train_idx`, keep the epoch best on `cfg.select_on` over `val_idx`.
 
@@ -257,48 +281,64 @@ def train(
     non-finite weights); `resume=True` continues from it: it must exist and match `state_extra`
     (the train node's architecture and hyper-parameters). `mask_generator` draws fresh training
     masks per batch instead of the precomputed `masks`. `where` is the parameter block named in
-    messages (e.g. `unet_frm.training`).
+    messages (e.g. `unet_frm.training`). `ranks` places this call among data-parallel ranks (started
+    by `training.distributed.run_ranks`, which gives each its device); only rank 0 uses `state_path`
+    and `on_epoch`, and every rank returns rank 0's result.
     """
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device, where=f"{where}.device")
-    if resume:
+    device = ranks.device or resolve_device(cfg.device, where=f"{where}.device")
+    if resume and ranks.leader:
         require_state(state_path, where)
+    if ranks.world_size > 1 and device.type == "cuda":  # torch's SyncBatchNorm runs on CUDA only
+        nn.SyncBatchNorm.convert_sync_batchnorm(model)  # in place; same parameters, same state_dict keys
     model.to(device)
     optimizers = model.make_optimizers(
         partial(make_optimizer, cfg.optimizer, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
     )
     data = _Data(images, masks, train_idx, val_idx, mask_generator)
-    untrained = _untrained_scores(model, data, cfg, device, where)
+    untrained = _untrained_scores(model, data, cfg, device, where) if ranks.leader else {}
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"epoch": -1, "metrics": {}, "state": None, "score": None}
     start = 0
     if resume:
-        state = restore_state(state_path, model, optimizers, device, state_extra or {})
+        on = device if ranks.world_size == 1 else torch.device("cpu")  # broadcast as CPU tensors
+        state = ranks.broadcast(read_state(state_path, on, state_extra or {}) if ranks.leader else None)
+        apply_state(state, model, optimizers, state_path)
         history, best, start = state["history"], state["best"], state["epochs_done"]
-        logger.info("resuming from %s after epoch %d of %d", state_path, start, cfg.epochs)
+        if ranks.leader:
+            logger.info("resuming from %s after epoch %d of %d", state_path, start, cfg.epochs)
 
     started = time.perf_counter()
     for epoch in range(start, cfg.epochs):
         tick = time.perf_counter()
-        if _over_budget(cfg, start, epoch, tick - started):
-            logger.info(
-                "time budget of %.0f s reached: stopping after epoch %d of %d", cfg.time_budget_s, epoch, cfg.epochs
-            )
+        elapsed = ranks.broadcast(tick - started)  # rank 0's clock: every rank takes the same budget decisions
+        if _over_budget(cfg, start, epoch, elapsed):
+            if ranks.leader:
+                logger.info(
+                    "time budget of %.0f s reached: stopping after epoch %d of %d", cfg.time_budget_s, epoch, cfg.epochs
+                )
             break
         last_good = history[-1]["epoch"] if history else 0
-        record = _run_epoch(model, optimizers, data, cfg, epoch, tick - started, device, where, last_good)
+        record = _run_epoch(model, optimizers, data, cfg, epoch, elapsed, device, where, last_good, ranks)
         if record is not None:
             record["seconds"] = time.perf_counter() - tick
             history.append(record)
-            best = _keep_best(best, record, model, cfg.select_on)
-        if state_path is not None:
+            if ranks.leader:
+                best = _keep_best(best, record, model, cfg.select_on)
+        if state_path is not None and ranks.leader:
             save_state(state_path, resume_state(model, optimizers, asdict(cfg), epoch + 1, history, best, state_extra))
-        if record is not None:
+        if record is not None and ranks.leader:
             _log_epoch(record, cfg, epoch - start + 1, time.perf_counter() - started)
             if on_epoch is not None:
                 on_epoch(record)
+    return ranks.broadcast(_result(best, history, untrained, cfg, where) if ranks.leader else None)
 
+
+def _result(
+    best: dict[str, Any], history: list[dict[str, float]], untrained: dict[str, float], cfg: TrainConfig, where: str
+) -> TrainResult:
+    """The best epoch's result, or DivergedError when no epoch finished finite."""
     if best["state"] is None:
         raise DivergedError(
             f"{where}: no epoch finished with finite losses, weights and scores; nothing was saved (lower {where}.lr)"

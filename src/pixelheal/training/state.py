@@ -94,16 +94,17 @@ def check_state_matches(state: Mapping[str, Any], expected: Mapping[str, Any], p
             )
 
 
-def restore_state(
-    path: Path,
-    model: InpaintingModel,
-    optimizers: dict[str, torch.optim.Optimizer],
-    device: torch.device,
-    expected: Mapping[str, Any],
-) -> dict[str, Any]:
-    """Load the state in `path` into `model` and `optimizers` once it is checked; returns the whole state."""
+def read_state(path: Path, device: torch.device, expected: Mapping[str, Any]) -> dict[str, Any]:
+    """The state in `path` once it is checked against this run's identifying entries (`expected`)."""
     state = load_state(path, device)
     check_state_matches(state, expected, path)
+    return state
+
+
+def apply_state(
+    state: Mapping[str, Any], model: InpaintingModel, optimizers: dict[str, torch.optim.Optimizer], path: Path | None
+) -> None:
+    """Load a checked state into `model` and `optimizers`; `path` (the state's file) is named in errors."""
     try:
         load_weights(model, state["model"], str(path))
     except ValueError as error:
@@ -113,4 +114,3 @@ def restore_state(
             optimizer.load_state_dict(state["optimizers"][name])
     except (KeyError, ValueError, TypeError) as error:  # torch's messages are one line; a missing name is a key
         raise ValueError(f"{path}: the optimiser state does not fit this model ({error!s}); {FIX}") from None
-    return state

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,11 @@ from pixelheal.evaluation.registry import higher_is_better
 from pixelheal.evaluation.scoring import architecture_metrics, complete_images, complete_samples, score_completions
 from pixelheal.masks import make_mask_generator
 from pixelheal.models import from_checkpoint, make_model
+from pixelheal.models.base import InpaintingModel
 from pixelheal.models.checkpoint import Checkpoint
-from pixelheal.training import TrainConfig, train
+from pixelheal.training import TrainConfig, TrainResult, train
+from pixelheal.training.data import MappedArray, opened, portable
+from pixelheal.training.distributed import Ranks, require_parallel, run_ranks
 
 logger = logging.getLogger(__name__)
 
@@ -72,17 +76,18 @@ def train_model(
     metrics add the untrained model's validation metrics as `val_<metric>_untrained`. The pictures
     are the `training.picture_epochs` progress grids, by name (`epoch_010`); none when it is empty.
     `on_epoch` also sees every epoch's history record (a tuning trial reports and prunes there).
+    With `training.distributed.world_size` > 1 this process is rank 0 (it alone validates, writes
+    the resume state, calls `on_epoch` and returns the checkpoint) and starts the other local ranks.
     """
     kind = model["kind"]
     where = f"{kind}.training"
     params = training_parameters(training, where)
     _require_splits(split_indices, ("train", "val", "test"))  # evaluate needs test: fail before training
     hparams = {k: v for k, v in model.items() if k != "kind"} | {"in_channels": int(images.shape[1])}
-    torch.manual_seed(params.seed)
-    net = make_model(kind, **hparams)
-    generator = (
-        make_mask_generator(**params.random_masks, where=f"{where}.random_masks") if params.random_masks else None
-    )
+    device = resolve_device(params.device, where=f"{where}.device")
+    net = _model(kind, hparams, params.seed)
+    if params.distributed.world_size > 1:
+        require_parallel(net, kind, f"{where}.distributed")
     state_path = Path(params.state_path) if params.state_path else Path(train_state)
     pictures: dict[str, Image.Image] = {}
     shown = np.asarray(split_indices["val"])[:PROGRESS_IMAGES]
@@ -96,20 +101,18 @@ def train_model(
         if on_epoch is not None:
             on_epoch(record)
 
-    result = train(
-        net,
-        images,
-        masks,
+    job = _Training(
+        portable(images),
+        portable(masks),
         np.asarray(split_indices["train"]),
         np.asarray(split_indices["val"]),
+        kind,
+        hparams,
         params,
-        mask_generator=generator,
-        state_path=state_path,
-        resume=params.resume,
-        state_extra={"arch": kind, "hparams": hparams},
-        where=where,
-        on_epoch=after_epoch,
+        where,
     )
+    leader = partial(job.run, net, state_path=state_path, on_epoch=after_epoch)
+    result = run_ranks(leader, job, params.distributed, device, f"{where}.distributed")
     logger.info(
         "%s: best epoch %d with %s=%.4g",
         kind,
@@ -128,6 +131,58 @@ def train_model(
         image_size=(int(images.shape[2]), int(images.shape[3])),
     )
     return checkpoint, pictures
+
+
+def _model(kind: str, hparams: dict[str, Any], seed: int) -> InpaintingModel:
+    """The untrained model, seeded: every rank builds the same one."""
+    torch.manual_seed(seed)
+    return make_model(kind, **hparams)
+
+
+@dataclass(frozen=True)
+class _Training:
+    """One architecture's training, sent to every started rank (memory-mapped arrays travel as their files)."""
+
+    images: np.ndarray | MappedArray
+    masks: np.ndarray | MappedArray
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    kind: str
+    hparams: dict[str, Any]
+    params: TrainingParameters
+    where: str
+
+    def run(
+        self,
+        net: InpaintingModel,
+        ranks: Ranks,
+        state_path: Path | None = None,
+        on_epoch: Callable[[dict[str, float]], None] | None = None,
+    ) -> TrainResult:
+        """Train `net` as one rank; rank 0 (the node's process) keeps the resume state and sees the epochs."""
+        params, where = self.params, self.where
+        generator = (
+            make_mask_generator(**params.random_masks, where=f"{where}.random_masks") if params.random_masks else None
+        )
+        return train(
+            net,
+            opened(self.images),
+            opened(self.masks),
+            self.train_idx,
+            self.val_idx,
+            params,
+            mask_generator=generator,
+            state_path=state_path,
+            resume=params.resume,
+            state_extra={"arch": self.kind, "hparams": self.hparams},
+            where=where,
+            on_epoch=on_epoch,
+            ranks=ranks,
+        )
+
+    def __call__(self, ranks: Ranks) -> None:
+        """A started rank: the same untrained model, no resume state of its own, no callbacks."""
+        self.run(_model(self.kind, self.hparams, self.params.seed), ranks)
 
 
 def evaluate_model(

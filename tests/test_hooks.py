@@ -32,7 +32,7 @@ from pixelheal.tracking import (
     mark_killed_runs,
 )
 from tests.conftest import PROJECT_ROOT
-from tests.inference.helpers import tiny_checkpoint
+from tests.inference.helpers import tiny_checkpoint, write_checkpoint
 
 
 def _identity(*args: Any) -> Any:
@@ -126,9 +126,10 @@ PARAMS = {
 
 @pytest.mark.slow  # creating an MLflow SQLite store runs its migrations (a few seconds)
 def test_each_architecture_logs_to_its_own_child_run(tmp_path, tracking):
+    import mlflow
+
     client, parent_id = tracking
-    checkpoint_file = tmp_path / "unet_frm.pt"
-    checkpoint_file.write_bytes(b"weights")
+    checkpoint_file = write_checkpoint(tmp_path / "unet_frm.pt")
     hooks = ArchitectureRunHooks()
     hooks.after_context_created(SimpleNamespace(params=PARAMS))
     hooks.before_pipeline_run(FakeCatalog(set(), files={"unet_frm.checkpoint": checkpoint_file}))
@@ -170,6 +171,36 @@ def test_each_architecture_logs_to_its_own_child_run(tmp_path, tracking):
     assert child.data.metrics["best_epoch"] == 2 and child.data.metrics["test_psnr"] == 20.0
     assert "test_fid" not in child.data.metrics
     assert [a.path for a in client.list_artifacts(child.info.run_id)] == ["unet_frm.pt"]
+    # The checkpoint is also the run's MLflow model, a new version of the registered pixelheal-unet_frm.
+    (version,) = client.search_model_versions("name = 'pixelheal-unet_frm'")
+    assert (version.version, version.run_id) == (1, child.info.run_id)
+    assert version.tags == {
+        "architecture": "unet_frm",
+        "git_commit": child.data.tags["git_commit"],
+        "kedro_run_id": parent_id,
+    }
+    assert child.info.run_id in version.description and child.data.tags["git_commit"] in version.description
+    assert mlflow.active_run().info.run_id == parent_id  # logging into the child left the parent active
+
+
+def test_a_run_without_tracking_logs_and_registers_nothing(tmp_path):
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    hooks = ArchitectureRunHooks()
+    try:
+        hooks.after_context_created(SimpleNamespace(params=PARAMS))
+        checkpoint = write_checkpoint(tmp_path / "unet_frm.pt")
+        hooks.before_pipeline_run(FakeCatalog(set(), files={"unet_frm.checkpoint": checkpoint}))
+        train = Node(_identity, "images", "checkpoint", name="train", namespace="unet_frm")
+        hooks.before_node_run(train)  # no active run: tracking is disabled for this pipeline
+        hooks.after_node_run(train, {"unet_frm.checkpoint": tiny_checkpoint()})
+        hooks.after_dataset_saved("unet_frm.checkpoint", train)
+        hooks.after_pipeline_run()
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert hooks._runs == {} and not (tmp_path / "mlflow.db").exists()  # no store was opened, no model registered
 
 
 def test_nodes_outside_an_architecture_namespace_log_nothing():

@@ -5,7 +5,9 @@ The project's MLflow run itself (kedro-mlflow's, with failure handling) is `pixe
 
 from __future__ import annotations
 
+import logging
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ from mlflow.entities import Metric, Param, RunStatus
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from pixelheal.tracking import ERROR_TAG, FAILED, MAX_TAG, OPEN_RUNS, failure_line, process_tags, user_error
+
+logger = logging.getLogger(__name__)
 
 
 class MissingInputsError(SystemExit):
@@ -115,7 +119,9 @@ class ArchitectureRunHooks:
     namespace's first node, named after the namespace and tagged with architecture, dataset, mask
     generator, git commit and process. Parameters, per-epoch history, test metrics and the
     checkpoint / picture artifacts all go there, so the MLflow UI compares architectures column
-    by column. Node functions stay free of tracking code.
+    by column. The saved checkpoint is also logged as an MLflow model of that run and registered
+    as a new version of `pixelheal-<namespace>` (see `pixelheal.inference.mlflow_model`), ready for
+    `mlflow models serve`. Node functions stay free of tracking code.
     """
 
     ARTIFACTS = ("checkpoint", "sample_grid", "loss_curve", "progress")
@@ -213,8 +219,24 @@ class ArchitectureRunHooks:
         folder = getattr(dataset, "_path", None)  # a partitioned dataset (the progress pictures): its folder
         if path is not None and Path(path).is_file():
             mlflow.MlflowClient().log_artifact(self._runs[namespace], str(path))
+            if dataset_name == f"{namespace}.checkpoint":
+                self._register(namespace, Path(path))
         elif folder is not None and Path(folder).is_dir():
             mlflow.MlflowClient().log_artifacts(self._runs[namespace], str(folder), Path(folder).name)
+
+    def _register(self, namespace: str, checkpoint: Path) -> None:
+        """Log the checkpoint as a pyfunc model of the namespace's run, as a new version of `pixelheal-<namespace>`."""
+        from pixelheal.inference.mlflow_model import REGISTERED_PREFIX, log_inpainting_model  # lazily: training only
+
+        run_id = self._runs[namespace]
+        run_tags = mlflow.MlflowClient().get_run(run_id).data.tags
+        tags = {key: run_tags[key] for key in ("architecture", "git_commit")} | {
+            "kedro_run_id": run_tags[MLFLOW_PARENT_RUN_ID]
+        }
+        description = f"`{namespace}.train` of MLflow run {run_id}, git commit {tags['git_commit']}"
+        started = time.perf_counter()
+        version = log_inpainting_model(checkpoint, run_id, f"{REGISTERED_PREFIX}{namespace}", tags, description)
+        logger.info("registered %s version %s (%.1f s)", version.name, version.version, time.perf_counter() - started)
 
     @hook_impl
     def after_pipeline_run(self) -> None:

@@ -13,13 +13,13 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from tests.app.servers import free_port, wait_until_serving
 from tests.inference.helpers import box_mask, random_image, write_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -35,12 +35,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SIZE = (48, 64)  # (H, W) of the uploaded image: not the checkpoints' 16x16 training size
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RecordingProxy:
@@ -62,19 +56,6 @@ class RecordingProxy:
 
     def close(self) -> None:
         self.server.close()
-
-
-def wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the app exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"the app did not answer at {url} within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,13 @@ import torch
 from PIL import Image
 
 from pixelheal.app.__main__ import parse_args
-from pixelheal.app.checkpoints import list_checkpoints, local_checkpoints, mlflow_checkpoints, resolve_choice
+from pixelheal.app.checkpoints import (
+    list_checkpoints,
+    local_checkpoints,
+    mlflow_checkpoints,
+    registered_checkpoints,
+    resolve_choice,
+)
 from pixelheal.app.service import InpaintService, editor_image_and_mask
 from pixelheal.data.transforms import prepare_image
 from pixelheal.models.checkpoint import TRAIN_STATE_FORMAT, train_state_path
@@ -45,12 +51,15 @@ def test_local_checkpoints_skip_resume_states(models_dir):
 
 def test_a_missing_sqlite_store_is_not_created(tmp_path):
     assert mlflow_checkpoints(f"sqlite:///{tmp_path / 'mlflow.db'}") == []
+    assert registered_checkpoints(f"sqlite:///{tmp_path / 'mlflow.db'}") == []
     assert not (tmp_path / "mlflow.db").exists()
 
 
 @pytest.mark.slow  # creating an MLflow SQLite store runs its migrations (a few seconds)
-def test_mlflow_runs_with_a_checkpoint_artifact_are_offered_and_downloaded(tmp_path, models_dir):
+def test_registered_versions_and_mlflow_runs_with_a_checkpoint_are_offered_and_downloaded(tmp_path, models_dir):
     import mlflow
+
+    from pixelheal.inference.mlflow_model import log_inpainting_model
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = mlflow.MlflowClient(uri)
@@ -64,7 +73,22 @@ def test_mlflow_runs_with_a_checkpoint_artifact_are_offered_and_downloaded(tmp_p
     assert choice.key == f"mlflow:{with_checkpoint.info.run_id}:unet_frm.pt" and "unet_frm" in choice.label
     path = resolve_choice(choice.key, uri, tmp_path / "cache")
     assert path.is_file() and path.read_bytes() == (models_dir / "unet_frm.pt").read_bytes()
-    assert [c.key for c in list_checkpoints(models_dir, uri)][-1] == choice.key
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)  # the hooks log into the store kedro-mlflow set
+    try:
+        for _ in range(2):
+            log_inpainting_model(models_dir / "unet_frm.pt", with_checkpoint.info.run_id, "pixelheal-unet_frm", {}, "")
+        client.create_registered_model("someone-else")  # not a PixelHeal model: not offered
+    finally:
+        mlflow.set_tracking_uri(previous)
+    registered = [f"models:/pixelheal-unet_frm/{v}" for v in (2, 1)]  # newest first
+    assert [c.key for c in registered_checkpoints(uri)] == registered
+    path = resolve_choice(registered[1], uri, tmp_path / "cache")
+    assert path.is_file() and path.read_bytes() == (models_dir / "unet_frm.pt").read_bytes()
+    assert resolve_choice(registered[1], uri, tmp_path / "cache") == path  # downloaded once
+    local = [f"file:{models_dir / name}" for name in ("unet_frm.pt", "unet_frm_gray.pt")]
+    assert [c.key for c in list_checkpoints(models_dir, uri)] == [*local, *registered, choice.key]
 
 
 def test_painted_strokes_and_an_uploaded_mask_are_united():

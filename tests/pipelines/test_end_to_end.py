@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
 import pytest
 from mlflow import MlflowClient
 
@@ -84,6 +85,42 @@ def test_mlflow_holds_one_child_run_per_architecture_with_the_same_test_keys(pro
     for key in gan_losses:
         steps = [m.step for m in client.get_metric_history(children["gan"].info.run_id, key)]
         assert sorted(steps) == [1, 2], key
+
+
+def test_each_architecture_is_a_registered_model_linked_to_its_run_and_commit(project):
+    import mlflow
+
+    from pixelheal.inference import load_inpainter
+    from pixelheal.inference.mlflow_model import inpaint_arrays
+
+    uri = f"sqlite:///{project / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    assert sorted(m.name for m in client.search_registered_models()) == sorted(f"pixelheal-{a}" for a in ARCHS)
+    (experiment,) = [e for e in client.search_experiments() if e.name == "pixelheal"]
+    runs = client.search_runs([experiment.experiment_id])
+    children = {r.info.run_name: r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    for arch in ARCHS:
+        (version,) = client.search_model_versions(f"name = 'pixelheal-{arch}'")
+        run = children[arch]
+        commit = run.data.tags["git_commit"]
+        assert (version.version, version.run_id, version.tags["git_commit"]) == (1, run.info.run_id, commit)
+        assert version.tags["kedro_run_id"] == run.data.tags["mlflow.parentRunId"]
+        assert run.info.run_id in version.description and commit in version.description
+        (model,) = client.search_logged_models([experiment.experiment_id], f"source_run_id = '{run.info.run_id}'")
+        assert version.source == f"models:/{model.model_id}"
+    # The registered model is this run's checkpoint: it inpaints as the checkpoint file does.
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        served = mlflow.pyfunc.load_model("models:/pixelheal-gan/1")
+    finally:
+        mlflow.set_tracking_uri(previous)
+    rng = np.random.default_rng(0)
+    data = {"image": rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8), "mask": np.zeros((2, 16, 16), np.uint8)}
+    data["mask"][:, 4:10, 5:12] = 1
+    out = served.predict(data)
+    assert np.array_equal(out, inpaint_arrays(load_inpainter(project / "data" / "06_models" / "gan.pt"), data))
+    assert np.array_equal(out[data["mask"] == 0], data["image"][data["mask"] == 0])
 
 
 def test_rerunning_evaluate_alone_reproduces_the_metrics(project):

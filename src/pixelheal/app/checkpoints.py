@@ -1,8 +1,11 @@
-"""Where the app finds trained checkpoints: the models folder, and MLflow runs with a checkpoint artifact."""
+"""Where the app finds trained checkpoints: the models folder, the MLflow Model Registry, and MLflow runs."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +21,7 @@ class CheckpointChoice:
     """One selectable checkpoint: a label for people and a key the app resolves to a local file."""
 
     label: str
-    key: str  # "file:<path>" or "mlflow:<run_id>:<artifact path>"
+    key: str  # "file:<path>", "models:/<registered name>/<version>" or "mlflow:<run_id>:<artifact path>"
 
 
 def is_checkpoint_file(path: Path) -> bool:
@@ -68,19 +71,66 @@ def mlflow_checkpoints(tracking_uri: str) -> list[CheckpointChoice]:
         return []
 
 
+def registered_checkpoints(tracking_uri: str) -> list[CheckpointChoice]:
+    """Versions of the registered `pixelheal-<arch>` models (`inference.mlflow_model`), newest first per model."""
+    if not _store_exists(tracking_uri):
+        return []
+    try:
+        from mlflow import MlflowClient
+
+        from pixelheal.inference.mlflow_model import REGISTERED_PREFIX
+
+        versions = MlflowClient(tracking_uri, registry_uri=tracking_uri).search_model_versions(
+            f"name LIKE '{REGISTERED_PREFIX}%'", max_results=MAX_RUNS
+        )
+        versions = sorted(versions, key=lambda v: (v.name, -int(v.version)))
+        return [
+            CheckpointChoice(f"{v.name} v{v.version} · MLflow registry", f"models:/{v.name}/{v.version}")
+            for v in versions
+        ]
+    except Exception as error:  # an unreachable server must not take the app down with it
+        logger.warning("could not list registered models at %s: %s", tracking_uri, error)
+        return []
+
+
 def list_checkpoints(models_dir: str | Path, tracking_uri: str | None) -> list[CheckpointChoice]:
-    """The local checkpoints first (the ones compared side by side), then the MLflow ones."""
+    """The local checkpoints first (the ones compared side by side), then registered versions, then MLflow runs."""
     local = [CheckpointChoice(f"{p.stem} · {p}", f"file:{p}") for p in local_checkpoints(models_dir)]
-    return local + (mlflow_checkpoints(tracking_uri) if tracking_uri else [])
+    return local + (registered_checkpoints(tracking_uri) + mlflow_checkpoints(tracking_uri) if tracking_uri else [])
+
+
+def _registered_checkpoint(uri: str, tracking_uri: str, cache_dir: Path) -> Path:
+    """The checkpoint file of a registered model version, its model downloaded into `cache_dir` once."""
+    from mlflow import MlflowClient
+    from mlflow.artifacts import download_artifacts
+    from mlflow.models import Model
+
+    from pixelheal.inference.mlflow_model import CHECKPOINT
+
+    name, version = uri.removeprefix("models:/").split("/")
+    # Resolved here: a `models:/` URI would be looked up in MLflow's global registry, not this one.
+    source = MlflowClient(tracking_uri, registry_uri=tracking_uri).get_model_version_download_uri(name, version)
+    # Cached by the model's own location: a name and version are reused by a store made anew.
+    target = cache_dir / "registry" / hashlib.sha256(source.encode()).hexdigest()[:16]
+    if not target.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent) as staging:
+            model_dir = download_artifacts(artifact_uri=source, dst_path=staging, tracking_uri=tracking_uri)
+            os.replace(model_dir, target)  # the folder appears whole: an interrupted download is never used
+        logger.info("downloaded %s to %s", uri, target)
+    artifacts = Model.load(str(target / "MLmodel")).flavors["python_function"]["artifacts"]
+    return target / artifacts[CHECKPOINT]["path"]
 
 
 def resolve_choice(key: str, tracking_uri: str | None, cache_dir: str | Path) -> Path:
-    """The local file of a choice; an MLflow artifact is downloaded into `cache_dir` once."""
+    """The local file of a choice; a registered model or an MLflow artifact is downloaded into `cache_dir` once."""
     kind, _, rest = key.partition(":")
     if kind == "file":
         return Path(rest)
-    if kind != "mlflow" or not tracking_uri:
+    if kind not in ("mlflow", "models") or not tracking_uri:
         raise ValueError(f"unknown checkpoint choice {key!r}")
+    if kind == "models":
+        return _registered_checkpoint(key, tracking_uri, Path(cache_dir))
     run_id, _, artifact = rest.partition(":")
     target = Path(cache_dir) / run_id / artifact
     if not target.is_file():

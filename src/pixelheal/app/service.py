@@ -59,7 +59,7 @@ class InpaintService:
         self._models: dict[tuple[str, int], Inpainter] = {}
 
     def choices(self) -> list[tuple[str, str]]:
-        """(label, key) of every checkpoint: the models folder first, then MLflow runs."""
+        """(label, key) of every checkpoint: the models folder, then registered model versions, then MLflow runs."""
         return [(c.label, c.key) for c in list_checkpoints(self.models_dir, self.tracking_uri)]
 
     def inpainter(self, path: Path) -> Inpainter:

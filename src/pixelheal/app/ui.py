@@ -128,7 +128,7 @@ def build_app(service: InpaintService, limits: UploadLimits = DEFAULT_LIMITS, ke
                 choices=choices,
                 value=choices[0][1] if choices else None,
                 label="Checkpoint",
-                info="the models folder, then MLflow runs with a checkpoint artifact",
+                info="the models folder, then registered model versions (MLflow registry), then MLflow runs",
                 scale=4,
                 elem_id="checkpoint",
             )

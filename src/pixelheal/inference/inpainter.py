@@ -95,7 +95,7 @@ def array_image(values: np.ndarray) -> Image.Image:
     return Image.fromarray(values[0] if values.shape[0] == 1 else values.transpose(1, 2, 0))
 
 
-def _as_mask(mask: np.ndarray | Image.Image, size: tuple[int, int], source: str) -> np.ndarray:
+def as_mask(mask: np.ndarray | Image.Image, size: tuple[int, int], source: str) -> np.ndarray:
     """A binary (H, W) mask from a picture (255 = hole) or an array (0/1 or 0/255), checked against `size` (W, H)."""
     values = mask_values(mask) if isinstance(mask, Image.Image) else np.asarray(mask)
     values = values.squeeze()
@@ -166,7 +166,7 @@ def inpaint_samples(
 ) -> list[Image.Image]:
     """Completions of one image at its own size; deterministic architectures return one."""
     image = inpainter.convert(image)
-    binary = _as_mask(mask, image.size, "mask")
+    binary = as_mask(mask, image.size, "mask")
     (samples,) = inpaint_batch(inpainter, [image_array(image)], [binary], n_samples, seed)
     return [array_image(sample) for sample in samples]
 

@@ -17,6 +17,7 @@ from pixelheal.masks import mask_generator_config
 from pixelheal.models import ARCHITECTURES, model_config
 from pixelheal.pipelines.inpaint.nodes import inpaint_parameters
 from pixelheal.pipelines.train.nodes import training_parameters
+from pixelheal.pipelines.tune.nodes import check_tune_block
 
 Check = Callable[[Any, str], object]
 
@@ -67,6 +68,7 @@ def declared_blocks(params: Mapping[str, Any]) -> dict[str, Check]:
     for arch in ARCHITECTURES:
         blocks[f"{arch}.model"] = partial(check_model_block, in_channels=in_channels)
         blocks[f"{arch}.training"] = check_training_block
+        blocks[f"tune.{arch}"] = partial(check_tune_block, arch=arch, params=params, checks=blocks)
     return blocks
 
 

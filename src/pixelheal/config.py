@@ -15,7 +15,8 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any, Literal, TypeVar, Union
 
@@ -28,6 +29,15 @@ class ConfigError(ValueError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"{key}: {message}")
         self.key, self.detail = key, message
+
+
+@contextmanager
+def named(where: str) -> Iterator[None]:
+    """Library errors name their own argument (`output_dir`); the user wrote `<where>.output_dir`."""
+    try:
+        yield
+    except ConfigError as error:
+        raise ValueError(f"{where}.{error.key}: {error.detail}") from error
 
 
 def require(condition: bool, key: str, message: str) -> None:

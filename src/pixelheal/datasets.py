@@ -94,3 +94,23 @@ class TrainStateDataset(AbstractDataset[None, Path]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath)}
+
+
+class BytesDataset(AbstractDataset[bytes, bytes]):
+    """A file of raw bytes (an exported ONNX or TorchScript model), replaced whole by an atomic write."""
+
+    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+        self._filepath = Path(filepath)
+        self.metadata = metadata
+
+    def load(self) -> bytes:
+        return self._filepath.read_bytes()
+
+    def save(self, data: bytes) -> None:
+        write_atomically(self._filepath, lambda tmp: tmp.write_bytes(data))
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}

@@ -3,11 +3,11 @@
 from kedro.pipeline import Pipeline
 
 from pixelheal.models import ARCHITECTURES
-from pixelheal.pipelines import compare, data_processing, inpaint, masks, split, train, tune
+from pixelheal.pipelines import compare, data_processing, export, inpaint, masks, split, train, tune
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Every pipeline by name; `__default__` is everything except `inpaint` and the `tune_<arch>` studies."""
+    """Every pipeline by name; `__default__` is everything except `inpaint`, `export` and the `tune_<arch>` studies."""
     pipelines = {
         "data_processing": data_processing.create_pipeline(),
         "masks": masks.create_pipeline(),
@@ -17,5 +17,6 @@ def register_pipelines() -> dict[str, Pipeline]:
     }
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     pipelines["inpaint"] = inpaint.create_pipeline()  # after __default__: it needs the user's own images
+    pipelines["export"] = export.create_pipeline()  # after __default__ too: it needs a trained checkpoint
     pipelines |= {f"tune_{arch}": tune.create_pipeline(arch) for arch in ARCHITECTURES}  # studies: on demand
     return pipelines

@@ -15,6 +15,7 @@ from pixelheal.data import check_source, preprocessing_config
 from pixelheal.data.split import split_config
 from pixelheal.masks import mask_generator_config
 from pixelheal.models import ARCHITECTURES, model_config
+from pixelheal.pipelines.export.nodes import export_parameters
 from pixelheal.pipelines.inpaint.nodes import inpaint_parameters
 from pixelheal.pipelines.train.nodes import training_parameters
 from pixelheal.pipelines.tune.nodes import check_tune_block
@@ -27,6 +28,7 @@ SHARED_BLOCKS: dict[str, Check] = {
     "masks.generator": lambda block, where: mask_generator_config(block, where, pairs=True),
     "split": split_config,
     "inpaint": inpaint_parameters,
+    "export": export_parameters,
 }
 
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from pixelheal.config import ConfigError, parse, require
+from pixelheal.config import named, parse, require
 from pixelheal.inference import inpaint_folder, load_inpainter, resolve_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -39,23 +37,14 @@ def inpaint_parameters(block: Any, where: str = "inpaint") -> InpaintParameters:
     return parse(InpaintParameters, block, where)
 
 
-@contextmanager
-def _named(where: str) -> Iterator[None]:
-    """Library errors name their own argument (`output_dir`); the user wrote `<where>.output_dir`."""
-    try:
-        yield
-    except ConfigError as error:
-        raise ValueError(f"{where}.{error.key}: {error.detail}") from error
-
-
 def inpaint_images(inpaint: dict[str, Any]) -> None:
     """Inpaint every image of `inpaint.images_dir` with `inpaint.model` into `inpaint.output_dir`."""
     params = inpaint_parameters(inpaint, WHERE)
-    with _named(WHERE):
+    with named(WHERE):
         checkpoint = resolve_checkpoint(params.model, params.models_dir)
     inpainter = load_inpainter(checkpoint, params.device, where=f"{WHERE}.device")  # its message names the key
     logger.info("inpainting with %s (%s, trained at %dx%d)", checkpoint, inpainter.arch, *inpainter.image_size[::-1])
-    with _named(WHERE):
+    with named(WHERE):
         inpaint_folder(
             inpainter,
             params.images_dir,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,14 +14,19 @@ from pixelheal.models import make_model
 from pixelheal.models.checkpoint import Checkpoint, save_checkpoint
 
 
-def tiny_checkpoint(in_channels: int = 3, image_size: tuple[int, int] = (16, 16)) -> Checkpoint:
-    """A randomly initialised tiny unet_frm checkpoint, as the train node returns it."""
+def tiny_checkpoint(
+    in_channels: int = 3,
+    image_size: tuple[int, int] = (16, 16),
+    arch: str = "unet_frm",
+    hparams: dict | None = None,
+) -> Checkpoint:
+    """A randomly initialised tiny checkpoint (unet_frm unless `arch` / `hparams` say otherwise), as the train node returns it."""
     torch.manual_seed(0)
-    hparams = {"widths": [4, 8, 16], "in_channels": in_channels}
+    hparams = ({"widths": [4, 8, 16]} if hparams is None else hparams) | {"in_channels": in_channels}
     return Checkpoint(
-        arch="unet_frm",
+        arch=arch,
         hparams=hparams,
-        model=make_model("unet_frm", **hparams).state_dict(),
+        model=make_model(arch, **hparams).state_dict(),
         epoch=1,
         metrics={"epoch": 1, "val_psnr": 10.0},
         history=[{"epoch": 1, "val_psnr": 10.0}],
@@ -29,9 +35,9 @@ def tiny_checkpoint(in_channels: int = 3, image_size: tuple[int, int] = (16, 16)
     )
 
 
-def write_checkpoint(path: Path, in_channels: int = 3, image_size: tuple[int, int] = (16, 16)) -> Path:
-    """`tiny_checkpoint` saved at `path`."""
-    save_checkpoint(tiny_checkpoint(in_channels, image_size), path)
+def write_checkpoint(path: Path, in_channels: int = 3, image_size: tuple[int, int] = (16, 16), **kind: Any) -> Path:
+    """`tiny_checkpoint` saved at `path`; `kind`: its `arch` and `hparams`."""
+    save_checkpoint(tiny_checkpoint(in_channels, image_size, **kind), path)
     return path
 
 

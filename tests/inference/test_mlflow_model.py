@@ -7,12 +7,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import torch
 from mlflow.exceptions import MlflowException
 
 from pixelheal.inference.mlflow_model import CHECKPOINT, SIGNATURE, InpaintingPyfunc, pinned_requirements
-from pixelheal.models import make_model
-from pixelheal.models.checkpoint import Checkpoint, save_checkpoint
 from tests.inference.helpers import box_mask, write_checkpoint
 
 SIZE = (20, 24)  # (H, W) of the request images: not the checkpoints' 16x16 training size
@@ -40,19 +37,8 @@ def unet(tmp_path) -> InpaintingPyfunc:
 @pytest.fixture
 def pixelcnn(tmp_path) -> InpaintingPyfunc:
     """A sampling architecture: its completions depend on the seed."""
-    torch.manual_seed(0)
     hparams = {"hidden": 8, "n_blocks": 1, "cond_layers": 1, "sampling": "sample", "temperature": 1.0}
-    checkpoint = Checkpoint(
-        arch="pixelcnn",
-        hparams=hparams,
-        model=make_model("pixelcnn", **hparams).state_dict(),
-        epoch=1,
-        metrics={},
-        history=[],
-        training={},
-        image_size=(16, 16),
-    )
-    save_checkpoint(checkpoint, tmp_path / "pixelcnn.pt")
+    write_checkpoint(tmp_path / "pixelcnn.pt", arch="pixelcnn", hparams=hparams)
     return loaded(tmp_path / "pixelcnn.pt")
 
 

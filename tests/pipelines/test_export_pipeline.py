@@ -10,8 +10,6 @@ import pytest
 import yaml
 
 from pixelheal.datasets import BytesDataset
-from pixelheal.models import make_model
-from pixelheal.models.checkpoint import Checkpoint, save_checkpoint
 from pixelheal.pipeline_registry import register_pipelines
 from pixelheal.pipelines.export.nodes import export_checkpoint, export_parameters
 from tests.conftest import checksums
@@ -58,18 +56,7 @@ def test_a_missing_checkpoint_is_named(tmp_path):
 
 
 def test_a_sampling_checkpoint_is_refused_in_one_line(tmp_path):
-    hparams = {"hidden": 8, "n_blocks": 1, "in_channels": 3}
-    checkpoint = Checkpoint(
-        arch="pixelcnn",
-        hparams=hparams,
-        model=make_model("pixelcnn", **hparams).state_dict(),
-        epoch=1,
-        metrics={},
-        history=[],
-        training={},
-        image_size=(16, 16),
-    )
-    save_checkpoint(checkpoint, tmp_path / "pixelcnn.pt")
+    write_checkpoint(tmp_path / "pixelcnn.pt", arch="pixelcnn", hparams={"hidden": 8, "n_blocks": 1})
     with pytest.raises(ValueError) as error:
         export_checkpoint(_block(tmp_path, model="pixelcnn"))
     assert str(error.value).startswith("export.model: pixelcnn inpaints by sampling the hole") and "\n" not in str(

@@ -10,7 +10,9 @@ import pytest
 from mlflow import MlflowClient
 
 from pixelheal.models import ARCHITECTURES
+from tests.app.servers import post, serving
 from tests.conftest import checksums
+from tests.inference.helpers import box_mask
 from tests.pipelines.kedro_project import kedro, make_project
 
 pytestmark = pytest.mark.slow
@@ -121,6 +123,23 @@ def test_each_architecture_is_a_registered_model_linked_to_its_run_and_commit(pr
     out = served.predict(data)
     assert np.array_equal(out, inpaint_arrays(load_inpainter(project / "data" / "06_models" / "gan.pt"), data))
     assert np.array_equal(out[data["mask"] == 0], data["image"][data["mask"] == 0])
+
+
+def test_a_registered_model_served_over_rest_inpaints_a_posted_image_and_mask(project):
+    tracking_uri = f"sqlite:///{project / 'mlflow.db'}"
+    size = (20, 24)  # (H, W): not the 16x16 training size
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (1, *size, 3), dtype=np.uint8)
+    mask = box_mask(*size)[None] * 255  # (1, H, W): 255 = hole, as in mask files
+    with serving("models:/pixelheal-unet_frm/1", tracking_uri, project) as url:
+        status, answer = post(f"{url}/invocations", {"inputs": {"image": image.tolist(), "mask": mask.tolist()}})
+        assert status == 200, answer
+        out = np.asarray(answer["predictions"], dtype=np.int64)
+        known = mask == 0
+        assert out.shape == image.shape
+        assert np.array_equal(out[known], image[known]) and (out[~known] != image[~known]).any()
+        status, answer = post(f"{url}/invocations", {"inputs": {"image": image.tolist(), "mask": mask[:, :5].tolist()}})
+        assert status == 400 and "mask: expected the images' (N, H, W) (1, 20, 24)" in answer["message"]
 
 
 def test_rerunning_evaluate_alone_reproduces_the_metrics(project):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -23,7 +25,8 @@ import torch
 from pixelheal.models import make_model
 from pixelheal.pipelines.train.nodes import train_model, training_parameters
 from pixelheal.training.data import EpochBatches, portable
-from pixelheal.training.distributed import RankFailedError
+from pixelheal.training.distributed import RankFailedError, free_port
+from tests.conftest import PROJECT_ROOT
 
 SPLITS = {"train": list(range(32)), "val": list(range(32, 40)), "test": list(range(40, 48))}
 SGD = {"optimizer": "sgd", "lr": 0.05, "betas": [0.0, 0.999]}  # betas[0] is SGD's momentum: none
@@ -50,6 +53,11 @@ def _training(world_size: int, **settings) -> dict:
 
 def _flat(state: dict, keys: list[str]) -> torch.Tensor:
     return torch.cat([state[key].flatten().double() for key in keys])
+
+
+def _untrained(block: dict) -> dict:
+    torch.manual_seed(0)
+    return make_model(block["kind"], in_channels=3, **{k: v for k, v in block.items() if k != "kind"}).state_dict()
 
 
 def test_ranks_share_each_global_batch_with_the_same_images_holes_and_flips():
@@ -118,8 +126,7 @@ def test_an_architecture_without_named_networks_is_refused_before_any_rank_start
 @pytest.mark.parametrize("arch", list(CASES))
 def test_two_ranks_train_the_weights_of_one_process_with_the_same_global_batch(data, tmp_path, arch):
     block, settings = CASES[arch]
-    torch.manual_seed(0)
-    init = make_model(block["kind"], in_channels=3, **{k: v for k, v in block.items() if k != "kind"}).state_dict()
+    init = _untrained(block)
     one, _ = train_model(*data, SPLITS, block, _training(1, **settings), tmp_path / "one.pt")
     two, _ = train_model(*data, SPLITS, block, _training(2, **settings), tmp_path / "two.pt")
     keys = [k for k, v in init.items() if v.is_floating_point() and "running_" not in k]  # BN buffers: rank 0's
@@ -131,6 +138,39 @@ def test_two_ranks_train_the_weights_of_one_process_with_the_same_global_batch(d
         assert (w2 - w1).norm() < 0.1 * (w1 - w0).norm()
     assert [r["epoch"] for r in two.history] == [1, 2] and one.epoch == two.epoch
     assert two.history[-1]["train_loss"] == pytest.approx(one.history[-1]["train_loss"], rel=1e-2)
+
+
+@pytest.mark.slow  # two real processes, each importing torch
+def test_two_nodes_on_loopback_train_the_weights_of_one_process(data, tmp_path):
+    block, settings = CASES["pixelcnn"]
+    port = free_port()
+    nodes = []
+    try:
+        for node_rank in range(2):  # node 0 hosts the rendezvous at 127.0.0.1:port, node 1 joins it
+            node = tmp_path / f"node{node_rank}"
+            node.mkdir()
+            distributed = {"world_size": 2, "nnodes": 2, "node_rank": node_rank, "master_addr": "127.0.0.1"}
+            training = _training(2, **settings) | {"distributed": distributed | {"master_port": port, "timeout_s": 60}}
+            (node / "job.pkl").write_bytes(pickle.dumps((*data, SPLITS, block, training, node / "state.pt")))
+            command = [sys.executable, "-m", "tests.training.node_worker", str(node / "job.pkl"), str(node / "w.pt")]
+            with (node / "log.txt").open("w") as log:
+                nodes.append(subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT))
+        one, _ = train_model(*data, SPLITS, block, _training(1, **settings), tmp_path / "one.pt")  # while they run
+        for node_rank, process in enumerate(nodes):
+            assert process.wait(timeout=120) == 0, (tmp_path / f"node{node_rank}" / "log.txt").read_text()
+    finally:
+        for process in nodes:  # a failed assertion or a hang leaves nothing running
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    init = _untrained(block)
+    keys = [k for k, v in init.items() if v.is_floating_point()]
+    w0, w1 = _flat(init, keys), _flat(one.model, keys)
+    node0, node1 = (_flat(torch.load(tmp_path / n / "w.pt", weights_only=True), keys) for n in ("node0", "node1"))
+    assert (w1 - w0).abs().max() > 1e-4  # training moved the weights, so equal weights mean something
+    assert torch.equal(node0, node1)  # both nodes return rank 0's checkpoint
+    assert (node0 - w1).abs().max() < 1e-5
+    assert (tmp_path / "node0" / "state.pt").exists() and not (tmp_path / "node1" / "state.pt").exists()
 
 
 def _spawned_ranks() -> list[int]:

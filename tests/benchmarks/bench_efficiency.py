@@ -1,0 +1,183 @@
+"""Training efficiency on the CPU: train-step FLOPs per image, images/s, and the share of a measured convolution peak.
+
+Run on demand from the project root: `python -m tests.benchmarks.bench_efficiency [--steps N] [--threads T]
+[architecture ...]` (default: every architecture, at most 4 timed steps each, all the CPU's cores). Each
+architecture is built from its `cifar10_cpu` parameters (the U-Nets, GAN, PixelCNN and Row-RNN blocks of
+conf/cifar10_cpu; `pixelheal` has only its base block) and takes its own `training_step` with the optimisers
+`training.loop.train` makes, at its batch size, on random uint8 images and masks from the environment's mask
+generator: no dataset is read. FLOPs are what `torch.utils.flop_counter.FlopCounterMode` counts over one whole
+step (forward and backward matmuls and convolutions; the optimiser's and the fills' elementwise work is not
+counted), divided by the batch. The training loop has no speed options yet, so this benchmark applies each itself:
+`channels_last` (model and inputs), `torch.autocast("cpu", bfloat16)` around the step, and both. The peak is a
+3x3 convolution 64->64 (batch 64, 32x32, forward and backward) timed in the same run; "% of bf16 peak" relates
+an architecture's achieved GFLOP/s to the bf16 one, the best the chip showed. Each timing runs two warm-up steps,
+then up to `--steps` steps (fewer when one step is slow: about SECONDS per timing, one warm-up and at least one
+step for steps over SECONDS / 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from pixelheal.masks import make_mask_generator
+from pixelheal.models import ARCHITECTURES, make_model
+from pixelheal.training.optim import make_optimizer
+from tests.conftest import environment_parameters
+
+ENV = "cifar10_cpu"
+SIZE = 32
+WARMUP = 2  # oneDNN creates its primitives on the first calls
+SECONDS = 6.0  # aim for a timing, so that the slow autoregressive steps stay few
+PEAK_STEPS = 60  # a few seconds: shorter timings of the bf16 convolution read up to a quarter low
+OPTIONS = {"channels_last": (True, False), "bf16": (False, True), "both": (True, True)}  # (channels_last, bf16)
+
+
+def steps_per_second(step: Callable[[], object], steps: int, seconds: float = SECONDS) -> float:
+    """Rate of `step` over up to `steps` timed calls (about `seconds`' worth, at least 1) after the warm-up.
+
+    A step that alone takes a third of `seconds` gets one warm-up call: its start-up cost is small beside it.
+    """
+    for _ in range(WARMUP):
+        tick = time.perf_counter()
+        step()
+        took = time.perf_counter() - tick
+        if took > seconds / 3:
+            break
+    n = int(max(1, min(steps, seconds / took)))
+    tick = time.perf_counter()
+    for _ in range(n):
+        step()
+    return n / (time.perf_counter() - tick)
+
+
+def flops(step: Callable[[], object]) -> int:
+    """FLOPs of one call of `step`, backward included."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    return counter.get_total_flops()
+
+
+def conv_peak(channels_last: bool, bf16: bool) -> float:
+    """GFLOP/s of a 3x3 convolution 64->64 on a batch of 64 32x32 maps, forward and backward."""
+    torch.manual_seed(0)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    conv = nn.Conv2d(64, 64, 3, padding=1).to(memory_format=fmt)
+    x = torch.randn(64, 64, SIZE, SIZE).to(memory_format=fmt).requires_grad_()
+
+    def step() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            y = conv(x)
+        y.sum().backward()
+
+    return flops(step) * steps_per_second(step, PEAK_STEPS, math.inf) / 1e9
+
+
+def batch(generator_block: dict, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random images in [0, 1] from uint8 (as the loader gives them) and generated masks, 1 = hole."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (batch_size, 3, SIZE, SIZE), dtype=np.uint8)
+    generator = make_mask_generator(**generator_block)
+    masks = np.stack([generator(SIZE, SIZE, np.random.default_rng([0, i])) for i in range(batch_size)])
+    return torch.from_numpy(images).float().div_(255), torch.from_numpy(masks).float()
+
+
+def train_step(block: dict, images: torch.Tensor, masks: torch.Tensor, channels_last: bool, bf16: bool):
+    """A fresh model's training step as `training.loop.train` takes it, with the speed options applied here."""
+    torch.manual_seed(0)
+    model_block, training = block["model"], block["training"]
+    model = make_model(model_block["kind"], **{k: v for k, v in model_block.items() if k != "kind"}).train()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+        images, masks = images.to(memory_format=torch.channels_last), masks.to(memory_format=torch.channels_last)
+    optimizers = model.make_optimizers(
+        partial(
+            make_optimizer,
+            training["optimizer"],
+            lr=training["lr"],
+            betas=tuple(training["betas"]),
+            weight_decay=training["weight_decay"],
+        )
+    )
+
+    def step() -> dict[str, float]:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return model.training_step(images, masks, optimizers)
+
+    return step
+
+
+def failure(error: Exception) -> str:
+    """One line for a table cell."""
+    line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"fails: {type(error).__name__}: {line[:80]}".replace("|", "/")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("architectures", nargs="*", help=f"some of {list(ARCHITECTURES)} (default: all)")
+    parser.add_argument("--steps", type=int, default=4, help="at most this many timed steps per timing")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch intra-op threads")
+    args = parser.parse_args()
+    unknown = sorted(set(args.architectures) - set(ARCHITECTURES))
+    if unknown:
+        parser.error(f"unknown architectures {unknown}; known: {list(ARCHITECTURES)}")
+    torch.set_num_threads(args.threads)
+    params = environment_parameters(ENV)
+    print(
+        f"torch {torch.__version__}, {args.threads} threads, mkldnn bf16: {torch.ops.mkldnn._is_mkldnn_bf16_supported()}"
+    )
+
+    peaks = {
+        "fp32": conv_peak(channels_last=False, bf16=False),
+        "fp32 channels_last": conv_peak(channels_last=True, bf16=False),
+        "bf16 channels_last": conv_peak(channels_last=True, bf16=True),
+    }
+    peak = peaks["bf16 channels_last"]
+    rows = []
+    for name in args.architectures or ARCHITECTURES:
+        block = params[name]
+        images, masks = batch(params["masks"]["generator"], block["training"]["batch_size"])
+        per_image = flops(train_step(block, images, masks, False, False)) / len(images)
+        fp32 = steps_per_second(train_step(block, images, masks, False, False), args.steps) * len(images)
+        cells, best = [], fp32
+        for channels_last, bf16 in OPTIONS.values():
+            try:
+                rate = steps_per_second(train_step(block, images, masks, channels_last, bf16), args.steps) * len(images)
+            except Exception as error:  # noqa: BLE001 - an option an architecture cannot take is a table cell
+                cells.append(failure(error))
+                continue
+            cells.append(f"{rate:.1f} ({rate / fp32:.2f}x)")
+            best = max(best, rate)
+        achieved = per_image * fp32 / 1e9
+        rows.append(
+            [name, f"{per_image / 1e9:.3f} G", f"{fp32:.1f}", f"{achieved:.1f}", f"{100 * achieved / peak:.1f} %"]
+            + cells
+            + [f"{100 * per_image * best / 1e9 / peak:.1f} %"]
+        )
+        print(f"  measured {name}", flush=True)
+
+    header = ["architecture", "FLOP/img", "fp32 img/s", "GFLOP/s", "% of bf16 peak"]
+    header += [f"{option} img/s (x)" for option in OPTIONS] + ["best % of bf16 peak"]
+    print()
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" for _ in header) + "|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    print()
+    for label, value in peaks.items():
+        print(f"3x3 conv 64->64 peak, {label}: {value:.1f} GFLOP/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -64,3 +64,11 @@ def kedro(root: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "TORCH_HOME": str(root / "torch_home")}
     kedro_cli = Path(sys.executable).with_name("kedro")
     return subprocess.run([str(kedro_cli), *args], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+
+
+def refusal_line(result: subprocess.CompletedProcess) -> str:
+    """The last line of a refused run, after checking it failed without a traceback."""
+    output = result.stderr + result.stdout
+    assert result.returncode != 0
+    assert "Traceback" not in output, output[-3000:]
+    return result.stderr.strip().splitlines()[-1]

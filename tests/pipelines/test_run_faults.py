@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 from PIL import Image
 
 from pixelheal.app.__main__ import parse_args, require_free_port
-from tests.pipelines.kedro_project import PROJECT_ROOT, kedro, make_project
+from tests.pipelines.kedro_project import PROJECT_ROOT, kedro, make_project, refusal_line
 
 TRAIN = "--pipelines=data_processing,masks,split,train_unet_frm"
 
@@ -25,13 +25,6 @@ def _checksums(folder: Path, skip: tuple[str, ...] = ("mlflow.db",)) -> dict[str
         for p in sorted(folder.rglob("*"))
         if p.is_file() and p.name not in skip and p.relative_to(folder).parts[0] != ".viz"
     }
-
-
-def _one_line(result) -> str:
-    """The last line of a refused run, after checking it failed without a traceback."""
-    assert result.returncode != 0
-    assert "Traceback" not in result.stdout + result.stderr
-    return result.stderr.strip().splitlines()[-1]
 
 
 def _runs(root: Path) -> list:
@@ -65,7 +58,7 @@ def test_a_run_stopped_by_a_user_error_is_failed_in_mlflow_with_its_line(project
     before = _checksums(project)
     source = "data_processing.source.kind=image_folder,data_processing.source.path=pictures"  # the sample's keys go
     result = kedro(project, "run", "--env=tiny", "--pipelines=data_processing", f"--params={source}")
-    line = _one_line(result)
+    line = refusal_line(result)
     assert line.startswith("ingest_images failed: cannot read image file pictures/cats/bad.jpg")
     assert _checksums(project) == before
     latest = _runs(project)[0]
@@ -77,7 +70,7 @@ def test_a_run_stopped_by_a_user_error_is_failed_in_mlflow_with_its_line(project
 def test_unknown_runtime_parameters_are_refused_before_any_run_opens(project):
     before, runs = _checksums(project), len(_runs(project))
     result = kedro(project, "run", "--env=tiny", "--pipelines=train_unet_frm", "--params=nosuchns.training.epochs=1")
-    assert _one_line(result).startswith(
+    assert refusal_line(result).startswith(
         "nosuchns: unknown namespace in --params nosuchns.training.epochs; valid: ['compare', 'data_processing', "
     )
     assert _checksums(project) == before and len(_runs(project)) == runs
@@ -87,7 +80,7 @@ def test_unknown_runtime_parameters_are_refused_before_any_run_opens(project):
 def test_a_mistyped_environment_names_the_existing_ones(project):
     before = _checksums(project, skip=())
     result = kedro(project, "run", "--env=tinyy")
-    assert _one_line(result) == (
+    assert refusal_line(result) == (
         "Unknown environment 'tinyy' (--env): there is no conf/tinyy folder; existing: base, cifar10_cpu, local, tiny"
     )
     assert _checksums(project, skip=()) == before
@@ -109,7 +102,7 @@ def test_inpaint_under_an_environment_merges_its_params_and_needs_no_tracking_st
         assert result.returncode == 0, result.stderr[-3000:]
         assert sorted(p.name for p in output.iterdir()) == ["0.png", "1.png"]
         refused = kedro(project, "run", "--env=tiny", "--pipelines=train_unet_frm")
-        assert _one_line(refused).startswith(
+        assert refusal_line(refused).startswith(
             f"MLflow tracking store {store} cannot be used (file is not a database): move the file aside"
         )
         assert _checksums(project, skip=()) == before  # the corrupt store too
@@ -129,7 +122,7 @@ def test_the_apps_port_must_be_a_port_number(capsys):
         )
 
 
-def test_a_port_in_use_is_named_in_one_line():
+def test_a_port_in_use_is_named_inrefusal_line():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

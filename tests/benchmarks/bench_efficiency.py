@@ -7,10 +7,12 @@ conf/cifar10_cpu; `pixelheal` has only its base block) and takes its own `traini
 `training.loop.train` makes, at its batch size, on random uint8 images and masks from the environment's mask
 generator: no dataset is read. FLOPs are what `torch.utils.flop_counter.FlopCounterMode` counts over one whole
 step (forward and backward matmuls and convolutions; the optimiser's and the fills' elementwise work is not
-counted), divided by the batch. The training loop has no speed options yet, so this benchmark applies each itself:
-`channels_last` (model and inputs), `torch.autocast("cpu", bfloat16)` around the step, and both. The peak is a
-3x3 convolution 64->64 (batch 64, 32x32, forward and backward) timed in the same run; "% of bf16 peak" relates
-an architecture's achieved GFLOP/s to the bf16 one, the best the chip showed. Each timing runs two warm-up steps,
+counted), divided by the batch. Each speed option is applied as the training loop applies it (`training.throughput`):
+`channels_last` (networks and batches), `precision: bf16` (autocast around the step), both, and with `--compile`
+both plus `torch.compile` (its compilation, minutes on a CPU, is left out of the rate). The peak is a 3x3
+convolution 64->64 (batch 64, 32x32, forward and backward) timed in the same run, the best of PEAK_TRIES timings,
+since a shorter or disturbed one reads low; "% of bf16 peak" relates an architecture's achieved GFLOP/s to the
+bf16 one, the best the chip showed. Each timing runs two warm-up steps,
 then up to `--steps` steps (fewer when one step is slow: about SECONDS per timing, one warm-up and at least one
 step for steps over SECONDS / 3).
 """
@@ -31,6 +33,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from pixelheal.masks import make_mask_generator
 from pixelheal.models import ARCHITECTURES, make_model
+from pixelheal.training import throughput
 from pixelheal.training.optim import make_optimizer
 from tests.conftest import environment_parameters
 
@@ -39,7 +42,11 @@ SIZE = 32
 WARMUP = 2  # oneDNN creates its primitives on the first calls
 SECONDS = 6.0  # aim for a timing, so that the slow autoregressive steps stay few
 PEAK_STEPS = 60  # a few seconds: shorter timings of the bf16 convolution read up to a quarter low
-OPTIONS = {"channels_last": (True, False), "bf16": (False, True), "both": (True, True)}  # (channels_last, bf16)
+PEAK_TRIES = 3
+CPU = torch.device("cpu")
+# (channels_last, precision, compile)
+OPTIONS = {"channels_last": (True, "fp32", False), "bf16": (False, "bf16", False), "both": (True, "bf16", False)}
+COMPILED = {"both + compile": (True, "bf16", True)}
 
 
 def steps_per_second(step: Callable[[], object], steps: int, seconds: float = SECONDS) -> float:
@@ -68,19 +75,21 @@ def flops(step: Callable[[], object]) -> int:
     return counter.get_total_flops()
 
 
-def conv_peak(channels_last: bool, bf16: bool) -> float:
-    """GFLOP/s of a 3x3 convolution 64->64 on a batch of 64 32x32 maps, forward and backward."""
+def conv_peak(channels_last: bool, precision: str) -> float:
+    """GFLOP/s of a 3x3 convolution 64->64 on a batch of 64 32x32 maps, forward and backward (best of PEAK_TRIES)."""
     torch.manual_seed(0)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    fmt = throughput.memory_format(channels_last)
     conv = nn.Conv2d(64, 64, 3, padding=1).to(memory_format=fmt)
     x = torch.randn(64, 64, SIZE, SIZE).to(memory_format=fmt).requires_grad_()
+    dtype = throughput.autocast_dtype(precision, CPU, "precision")
 
     def step() -> None:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with throughput.autocast(CPU, dtype):
             y = conv(x)
         y.sum().backward()
 
-    return flops(step) * steps_per_second(step, PEAK_STEPS, math.inf) / 1e9
+    rate = max(steps_per_second(step, PEAK_STEPS, math.inf) for _ in range(PEAK_TRIES))
+    return flops(step) * rate / 1e9
 
 
 def batch(generator_block: dict, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,14 +101,24 @@ def batch(generator_block: dict, batch_size: int) -> tuple[torch.Tensor, torch.T
     return torch.from_numpy(images).float().div_(255), torch.from_numpy(masks).float()
 
 
-def train_step(block: dict, images: torch.Tensor, masks: torch.Tensor, channels_last: bool, bf16: bool):
-    """A fresh model's training step as `training.loop.train` takes it, with the speed options applied here."""
+def train_step(
+    block: dict,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    channels_last: bool = False,
+    precision: str = "fp32",
+    compiled: bool = False,
+):
+    """A fresh model's training step as `training.loop.train` takes it, with its speed options."""
     torch.manual_seed(0)
     model_block, training = block["model"], block["training"]
     model = make_model(model_block["kind"], **{k: v for k, v in model_block.items() if k != "kind"}).train()
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-        images, masks = images.to(memory_format=torch.channels_last), masks.to(memory_format=torch.channels_last)
+    layout = throughput.memory_format(channels_last)
+    model.to(memory_format=layout)
+    images, masks = images.to(memory_format=layout), masks.to(memory_format=layout)
+    dtype = throughput.autocast_dtype(precision, CPU, "precision")
+    if compiled and not throughput.compile_networks(model, CPU, model_block["kind"]):
+        raise RuntimeError("torch.compile is unavailable here")
     optimizers = model.make_optimizers(
         partial(
             make_optimizer,
@@ -111,7 +130,7 @@ def train_step(block: dict, images: torch.Tensor, masks: torch.Tensor, channels_
     )
 
     def step() -> dict[str, float]:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with throughput.autocast(CPU, dtype):
             return model.training_step(images, masks, optimizers)
 
     return step
@@ -128,6 +147,7 @@ def main() -> None:
     parser.add_argument("architectures", nargs="*", help=f"some of {list(ARCHITECTURES)} (default: all)")
     parser.add_argument("--steps", type=int, default=4, help="at most this many timed steps per timing")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch intra-op threads")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (minutes per architecture)")
     args = parser.parse_args()
     unknown = sorted(set(args.architectures) - set(ARCHITECTURES))
     if unknown:
@@ -139,21 +159,22 @@ def main() -> None:
     )
 
     peaks = {
-        "fp32": conv_peak(channels_last=False, bf16=False),
-        "fp32 channels_last": conv_peak(channels_last=True, bf16=False),
-        "bf16 channels_last": conv_peak(channels_last=True, bf16=True),
+        "fp32": conv_peak(channels_last=False, precision="fp32"),
+        "fp32 channels_last": conv_peak(channels_last=True, precision="fp32"),
+        "bf16 channels_last": conv_peak(channels_last=True, precision="bf16"),
     }
+    options = OPTIONS | (COMPILED if args.compile else {})
     peak = peaks["bf16 channels_last"]
     rows = []
     for name in args.architectures or ARCHITECTURES:
         block = params[name]
         images, masks = batch(params["masks"]["generator"], block["training"]["batch_size"])
-        per_image = flops(train_step(block, images, masks, False, False)) / len(images)
-        fp32 = steps_per_second(train_step(block, images, masks, False, False), args.steps) * len(images)
+        per_image = flops(train_step(block, images, masks)) / len(images)
+        fp32 = steps_per_second(train_step(block, images, masks), args.steps) * len(images)
         cells, best = [], fp32
-        for channels_last, bf16 in OPTIONS.values():
+        for option in options.values():
             try:
-                rate = steps_per_second(train_step(block, images, masks, channels_last, bf16), args.steps) * len(images)
+                rate = steps_per_second(train_step(block, images, masks, *option), args.steps) * len(images)
             except Exception as error:  # noqa: BLE001 - an option an architecture cannot take is a table cell
                 cells.append(failure(error))
                 continue
@@ -168,7 +189,7 @@ def main() -> None:
         print(f"  measured {name}", flush=True)
 
     header = ["architecture", "FLOP/img", "fp32 img/s", "GFLOP/s", "% of bf16 peak"]
-    header += [f"{option} img/s (x)" for option in OPTIONS] + ["best % of bf16 peak"]
+    header += [f"{option} img/s (x)" for option in options] + ["best % of bf16 peak"]
     print()
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")

@@ -80,7 +80,7 @@ def test_output_shape_and_range(variant, channels):
     assert prediction.shape == images.shape
     assert prediction.min() >= 0 and prediction.max() <= 1
     terms = model.losses(images, masks)
-    assert set(terms) == {"adversarial", "l1", "edge", "ssim", "g_loss", "loss"}
+    assert set(terms) == {"adversarial", "l1", "log_mse", "edge", "ssim", "g_loss", "loss"}
     terms["loss"].backward()
     assert all(p.grad is not None for p in model.parameters())
 
@@ -193,7 +193,7 @@ def test_invalid_hyper_parameters_are_named(hparams, message):
 def test_partial_loss_weights_keep_the_other_defaults():
     model = gan(loss_weights={"l1": 5.0}, **TINY)
     assert model.config.loss_weights == LossWeights(adversarial=1.0, l1=5.0, edge=10.0, ssim=1.0)
-    assert to_block(model.config)["loss_weights"] == {"adversarial": 1.0, "l1": 5.0, "edge": 10.0, "ssim": 1.0}
+    assert to_block(model.config)["loss_weights"] == {"adversarial": 1.0, "l1": 5.0, "edge": 10.0, "ssim": 1.0, "log_mse": 0.0}
 
 
 def test_the_generator_loss_is_the_weighted_sum_of_its_terms():

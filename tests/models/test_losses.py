@@ -128,3 +128,25 @@ def test_weighted_l1_is_a_weighted_mean():
     assert l1_loss(prediction, target, torch.ones(1, 1, 2, 2)) == pytest.approx(l1_loss(prediction, target).item())
     hole_first = torch.tensor([[[[3.0, 1.0], [1.0, 1.0]]]])  # the erroneous pixel counts 3 times
     assert l1_loss(prediction, target, hole_first).item() == pytest.approx(3 / 6)
+
+
+def test_log_mse_is_minus_the_mean_per_image_psnr():
+    from pixelheal.models.losses import LOG_MSE_FLOOR, log_mse_loss, weighted_error
+
+    target = torch.zeros(2, 3, 4, 4)
+    prediction = target.clone()
+    prediction[0] += 0.1  # 20 dB
+    prediction[1] += 0.01  # 40 dB
+    weights = torch.ones(2, 1, 4, 4)
+    expected = 10 * math.log10(0.01 + LOG_MSE_FLOOR) / 2 + 10 * math.log10(1e-4 + LOG_MSE_FLOOR) / 2
+    assert log_mse_loss(prediction, target, weights).item() == pytest.approx(expected, rel=1e-5)
+    # The pooled MSE is set by the worse image; the mean log weighs both images' PSNRs alike.
+    assert weighted_error(prediction, target, weights, "mse").item() == pytest.approx((0.01 + 1e-4) / 2, rel=1e-5)
+
+
+def test_log_mse_weights_pixels_within_each_image():
+    from pixelheal.models.losses import LOG_MSE_FLOOR, log_mse_loss
+
+    target, prediction = torch.zeros(1, 1, 1, 2), torch.tensor([[[[0.0, 0.2]]]])
+    weights = torch.tensor([[[[1.0, 3.0]]]])  # the erring pixel counts three times: MSE 3 * 0.04 / 4
+    assert log_mse_loss(prediction, target, weights).item() == pytest.approx(10 * math.log10(0.03 + LOG_MSE_FLOOR))

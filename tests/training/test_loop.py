@@ -185,25 +185,35 @@ def test_time_budget_stops_before_an_epoch_that_would_overrun(monkeypatch):
     assert result.best_epoch in [r["epoch"] for r in result.history]
 
 
-def test_cosine_schedule_decays_over_the_epochs_or_the_budget():
-    from pixelheal.training.loop import _lr_factor
+def test_cosine_schedule_decays_over_the_steps_or_the_budget():
+    from pixelheal.training.loop import _Clock, _lr_factor
 
     cfg = TrainConfig(epochs=4, lr_schedule="cosine")
-    assert [round(_lr_factor(cfg, e, 0.0), 4) for e in range(4)] == [1.0, 0.8536, 0.5, 0.1464]
-    budget = TrainConfig(epochs=100, lr_schedule="cosine", time_budget_s=10)
-    assert _lr_factor(budget, 1, 5.0) == pytest.approx(0.5)  # half the budget spent: half-way down
-    assert _lr_factor(TrainConfig(epochs=4), 3, 0.0) == 1.0
+    assert [round(_lr_factor(cfg, p), 4) for p in (0, 0.25, 0.5, 0.75, 1)] == [1.0, 0.8536, 0.5, 0.1464, 0.0]
+    # Half the budget spent at the start of epoch 2 of 100: half-way down, whatever the epoch count says.
+    halfway = _Clock(epoch=1, epochs=100, elapsed=5.0, seconds_per_epoch=5.0, time_budget_s=10)
+    assert _lr_factor(TrainConfig(epochs=100, lr_schedule="cosine"), halfway.progress(0.0)) == pytest.approx(0.5)
+    assert halfway.progress(0.5) == pytest.approx(0.75)  # the epoch's pace carries the steps inside it
+    assert _lr_factor(TrainConfig(epochs=4), 0.75) == 1.0
 
 
-def test_cosine_schedule_sets_the_optimiser_learning_rate():
+def test_warmup_rises_linearly_then_the_schedule_takes_over():
+    from pixelheal.training.loop import _lr_factor
+
+    cfg = TrainConfig(lr_schedule="cosine", warmup_fraction=0.2)
+    assert [round(_lr_factor(cfg, p), 4) for p in (0, 0.1, 0.2, 0.6, 1)] == [0.0, 0.5, 1.0, 0.5, 0.0]
+    assert _lr_factor(TrainConfig(warmup_fraction=0.5), 0.25) == 0.5  # constant after a warm-up
+
+
+def test_cosine_schedule_sets_the_optimiser_learning_rate_every_step():
     images, masks, train_idx, val_idx = _data()
     model, seen = _model(), []
     original = model.training_step
 
-    def recording_step(x, m, optimizers):
+    def recording_step(x, m, optimizers, scaler=None):
         seen.append(next(iter(optimizers.values())).param_groups[0]["lr"])
-        return original(x, m, optimizers)
+        return original(x, m, optimizers, scaler)
 
     model.training_step = recording_step
     train(model, images, masks, train_idx, val_idx, TrainConfig(epochs=2, batch_size=16, lr=0.01, lr_schedule="cosine"))
-    assert seen == [0.01, 0.01, pytest.approx(0.005), pytest.approx(0.005)]
+    assert seen == pytest.approx([0.01, 0.008536, 0.005, 0.001464], abs=1e-6)  # 2 epochs of 2 steps

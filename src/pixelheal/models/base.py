@@ -13,6 +13,16 @@ import torch
 from torch import nn
 
 
+def optimise(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None) -> None:
+    """Backward and step; with a GradScaler (float16 autocast) the loss is scaled and inf/NaN steps are skipped."""
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+
+
 def composite(images: torch.Tensor, masks: torch.Tensor, predictions: torch.Tensor) -> torch.Tensor:
     """Keep the known pixels of `images` and take the hole pixels from `predictions`."""
     return masks * predictions + (1 - masks) * images
@@ -46,14 +56,17 @@ class InpaintingModel(nn.Module):
         return ()
 
     def training_step(
-        self, images: torch.Tensor, masks: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]
+        self,
+        images: torch.Tensor,
+        masks: torch.Tensor,
+        optimizers: dict[str, torch.optim.Optimizer],
+        scaler: torch.amp.GradScaler | None = None,
     ) -> dict[str, float]:
-        """One optimisation step on a batch; returns the loss terms as floats."""
+        """One optimisation step on a batch; returns the loss terms as floats. `scaler`: see `optimise`."""
         (optimizer,) = optimizers.values()
         optimizer.zero_grad(set_to_none=True)
         terms = self.losses(images, masks)
-        terms["loss"].backward()
-        optimizer.step()
+        optimise(terms["loss"], optimizer, scaler)
         return {name: value.item() for name, value in terms.items()}
 
     @torch.no_grad()
@@ -73,6 +86,39 @@ class InpaintingModel(nn.Module):
     def inpaint_samples(self, images: torch.Tensor, masks: torch.Tensor, n_samples: int) -> list[torch.Tensor]:
         """Several completions per image; deterministic architectures return one."""
         return [self.inpaint(images, masks)]
+
+    @property
+    def stochastic(self) -> bool:
+        """Whether completions are drawn at random: the architecture overrides `inpaint_samples`."""
+        return type(self).inpaint_samples is not InpaintingModel.inpaint_samples
+
+    @torch.no_grad()
+    def inpaint_point(
+        self,
+        images: torch.Tensor,
+        masks: torch.Tensor,
+        n_samples: int,
+        generator: torch.Generator | None = None,
+        *,
+        max_batch: int | None = None,
+    ) -> torch.Tensor:
+        """Point-estimate completion in [0, 1]: the mean of `n_samples` sampled completions, known pixels exact.
+
+        Deterministic architectures return `inpaint`. `generator` (None: torch's global RNG) draws the
+        samples; `max_batch` caps the images of one sampling call (copies x batch, at least one copy per
+        call), None draws every copy in one call. The draws depend on how the copies are grouped.
+        """
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+        if not self.stochastic:
+            return self.inpaint(images, masks)
+        copies = n_samples if max_batch is None else max(1, max_batch // max(len(images), 1))
+        total = torch.zeros_like(images)
+        for start in range(0, n_samples, copies):
+            # contract: an architecture that overrides `inpaint_samples` takes `generator`
+            for sample in self.inpaint_samples(images, masks, min(copies, n_samples - start), generator=generator):
+                total += sample
+        return composite(images, masks, total / n_samples)
 
     @torch.no_grad()
     def test_metrics(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:

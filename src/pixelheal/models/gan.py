@@ -57,11 +57,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from pixelheal.config import field_names, require
-from pixelheal.models.base import InpaintingModel, composite
+from pixelheal.models.base import InpaintingModel, composite, optimise
 from pixelheal.models.blocks import BilinearUpsample, LeakyConv, LeakyDoubleConv
 from pixelheal.models.crops import HoleCrops, hole_crops, paste
 from pixelheal.models.fills import HoleFill, fill_holes, fill_logit
-from pixelheal.models.losses import AdversarialLoss, adversarial_loss, edge_loss, l1_loss, ssim_loss
+from pixelheal.models.losses import (
+    AdversarialLoss,
+    adversarial_loss,
+    edge_loss,
+    l1_loss,
+    log_mse_loss,
+    ssim_loss,
+)
 from pixelheal.models.unet import UNet
 
 # Hole crops also feed the 3-conv PatchGAN, which needs a few cells to judge.
@@ -77,6 +84,7 @@ class LossWeights:
     l1: float = 100.0
     edge: float = 10.0
     ssim: float = 1.0
+    log_mse: float = 0.0  # 10 log10 of the weighted MSE per image (models.losses): the test's PSNR, as a loss
 
     def __post_init__(self) -> None:
         for name in field_names(LossWeights):
@@ -230,6 +238,7 @@ class GANInpainter(InpaintingModel):
         terms = {
             "adversarial": self._adversarial(composite(real, masks, prediction), True),
             "l1": l1_loss(prediction, real, weights),
+            "log_mse": log_mse_loss(prediction, real, weights),
             "edge": edge_loss(prediction, real),
             "ssim": ssim_loss(prediction, real),
         }
@@ -262,7 +271,11 @@ class GANInpainter(InpaintingModel):
         }
 
     def training_step(
-        self, images: torch.Tensor, masks: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]
+        self,
+        images: torch.Tensor,
+        masks: torch.Tensor,
+        optimizers: dict[str, torch.optim.Optimizer],
+        scaler: torch.amp.GradScaler | None = None,
     ) -> dict[str, float]:
         """One discriminator step, then one generator step (discriminator frozen)."""
         views = self._views(images, masks)
@@ -273,8 +286,7 @@ class GANInpainter(InpaintingModel):
 
         optimizers["discriminator"].zero_grad(set_to_none=True)
         d_loss = self._discriminator_loss(real, fake.detach())
-        d_loss.backward()
-        optimizers["discriminator"].step()
+        optimise(d_loss, optimizers["discriminator"], scaler)
 
         optimizers["generator"].zero_grad(set_to_none=True)
         self.discriminator.requires_grad_(False)  # the generator step must not move D
@@ -282,8 +294,7 @@ class GANInpainter(InpaintingModel):
             terms = self._generator_terms(real, crop_masks, channel, prediction)
         finally:
             self.discriminator.requires_grad_(True)
-        terms["loss"].backward()
-        optimizers["generator"].step()
+        optimise(terms["loss"], optimizers["generator"], scaler)
         return {**{name: value.item() for name, value in terms.items()}, "d_loss": d_loss.item()}
 
 

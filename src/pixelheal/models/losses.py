@@ -16,6 +16,12 @@ from torch import Tensor
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 PixelLoss = Literal["mse", "l1"]
+# What a regression architecture minimises: a weighted mean of a pixel error, or "log_mse", the mean over
+# images of 10 log10(weighted MSE), i.e. minus the mean per-image PSNR the test reports. A pooled MSE
+# misweighs that metric: it spends its gains on the hard images and lets small errors lower the easy
+# images' high PSNRs, so a network can lower its MSE while its mean PSNR falls below its fill's.
+RegressionLoss = Literal["mse", "l1", "log_mse"]
+LOG_MSE_FLOOR = 1e-5  # an image's MSE floor (50 dB): nearly perfect images do not dominate the gradient
 AdversarialLoss = Literal["bce", "lsgan"]
 ADVERSARIAL_KINDS: tuple[str, ...] = typing.get_args(AdversarialLoss)
 # The magnitude's sqrt is not differentiable at 0 (flat regions): a small floor keeps the
@@ -30,6 +36,20 @@ def pixel_error(prediction: Tensor, target: Tensor, kind: PixelLoss = "l1") -> T
     """Per-pixel error (B, C, H, W): absolute ("l1") or squared ("mse")."""
     error = prediction - target
     return error.abs() if kind == "l1" else error.square()
+
+
+def weighted_error(prediction: Tensor, target: Tensor, weights: Tensor, kind: RegressionLoss) -> Tensor:
+    """The loss `kind` of `prediction` against `target` with per-pixel `weights` (B, 1, H, W) (a scalar)."""
+    if kind != "log_mse":
+        return (weights * pixel_error(prediction, target, kind)).mean()
+    return log_mse_loss(prediction, target, weights)
+
+
+def log_mse_loss(prediction: Tensor, target: Tensor, weights: Tensor) -> Tensor:
+    """Mean over images of 10 log10 of the `weights`-weighted MSE (dB; minus the mean per-image PSNR)."""
+    weights = weights.expand_as(prediction).flatten(1)
+    mse = (weights * (prediction - target).square().flatten(1)).sum(1) / weights.sum(1).clamp_min(1e-12)
+    return 10 * torch.log10(mse + LOG_MSE_FLOOR).mean()
 
 
 def l1_loss(prediction: Tensor, target: Tensor, weights: Tensor | None = None) -> Tensor:

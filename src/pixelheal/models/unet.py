@@ -29,7 +29,7 @@ from pixelheal.models.attention import SelfAttention
 from pixelheal.models.base import InpaintingModel
 from pixelheal.models.blocks import ASPPRefinement, DoubleConv, FeatureRefinement, TransposedUpsample
 from pixelheal.models.fills import HoleFill, fill_holes, fill_logit
-from pixelheal.models.losses import PixelLoss, pixel_error
+from pixelheal.models.losses import RegressionLoss, weighted_error
 
 Refinement = Callable[[int], nn.Module]  # channels -> module(features, masks), same shape out
 Stage = Callable[[int, int], nn.Module]  # (in, out) channels -> the convolutions of one U-Net stage
@@ -138,7 +138,7 @@ class UNetConfig:
 
     in_channels: int = 3
     widths: tuple[int, ...] = (64, 128, 256, 512)  # encoder stages, then the bottleneck
-    loss: PixelLoss = "mse"
+    loss: RegressionLoss = "mse"  # mse | l1 | log_mse (see models.losses)
     hole_weight: float = 1.0  # loss weight of hole pixels relative to known ones
     hole_fill: HoleFill = "zero"
 
@@ -186,10 +186,9 @@ class UNetInpainter(InpaintingModel):
         return ("unet",)
 
     def losses(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
-        error = pixel_error(self(images, masks), images, self.config.loss)
         # Up-weighting the hole focuses capacity where the composited output is actually scored.
         weights = 1 + (self.config.hole_weight - 1) * masks
-        return {"loss": (weights * error).mean()}
+        return {"loss": weighted_error(self(images, masks), images, weights, self.config.loss)}
 
 
 def unet_frm(config: UNetConfig) -> UNetInpainter:

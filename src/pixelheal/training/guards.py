@@ -18,6 +18,7 @@ import torch
 
 from pixelheal.evaluation.registry import is_better
 from pixelheal.models.base import InpaintingModel
+from pixelheal.training.ema import WeightAverage
 
 logger = logging.getLogger(__name__)
 
@@ -50,18 +51,26 @@ def improves(key: str, score: float, best: float | None) -> bool:
     return best is None or not math.isfinite(best) or is_better(key, score, best)
 
 
-def snapshot(model: InpaintingModel, optimizers: Optimizers) -> dict[str, Any]:
-    """Copies of the model and optimiser states, to return to when an epoch diverges (`skip_epoch`)."""
+def snapshot(model: InpaintingModel, optimizers: Optimizers, average: WeightAverage | None) -> dict[str, Any]:
+    """Copies of the model, optimiser and weight-average states, to return to when an epoch diverges (`skip_epoch`)."""
     return copy.deepcopy(
-        {"model": model.state_dict(), "optimizers": {n: o.state_dict() for n, o in optimizers.items()}}
+        {
+            "model": model.state_dict(),
+            "optimizers": {n: o.state_dict() for n, o in optimizers.items()},
+            "average": None if average is None else average.state_dict(),
+        }
     )
 
 
-def restore(model: InpaintingModel, optimizers: Optimizers, saved: dict[str, Any]) -> None:
-    """Return `model` and `optimizers` to a `snapshot`: a diverged step leaves NaN in Adam's moments too."""
+def restore(
+    model: InpaintingModel, optimizers: Optimizers, average: WeightAverage | None, saved: dict[str, Any]
+) -> None:
+    """Return to a `snapshot`: a diverged step leaves NaN in Adam's moments and in the average too."""
     model.load_state_dict(saved["model"])
     for name, optimizer in optimizers.items():
         optimizer.load_state_dict(saved["optimizers"][name])
+    if average is not None:
+        average.load_state_dict(saved["average"])
 
 
 def diverged(on_nonfinite: str, where: str, epoch: int, epochs: int, problem: str, last_good: int) -> None:

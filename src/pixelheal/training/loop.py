@@ -18,6 +18,7 @@ others must decide alike (validation scores, elapsed time, the resume state, the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -36,6 +37,7 @@ from pixelheal.devices import resolve_device
 from pixelheal.models.base import InpaintingModel
 from pixelheal.training.data import EpochBatches, MaskGenerator, make_loader
 from pixelheal.training.distributed import SINGLE, DistributedConfig, Ranks
+from pixelheal.training.ema import WeightAverage
 from pixelheal.training.guards import (
     DivergedError,
     NonFinite,
@@ -49,6 +51,14 @@ from pixelheal.training.guards import (
 )
 from pixelheal.training.optim import OPTIMIZERS, make_optimizer
 from pixelheal.training.state import apply_state, read_state, require_state, resume_state, save_state
+from pixelheal.training.throughput import (
+    PRECISIONS,
+    autocast,
+    autocast_dtype,
+    compile_networks,
+    grad_scaler,
+    memory_format,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +84,12 @@ class TrainConfig:
     threads: int | None = None
     time_budget_s: float | None = None  # stop before an epoch that would end past this many seconds
     lr_schedule: str = "constant"  # or "cosine": decays to 0 over the epochs (or the time budget)
+    warmup_fraction: float = 0.0  # share of the run (steps, or the time budget) with a linear warm-up from 0
+    ema_decay: float | None = None  # a moving average of the weights is validated and kept (None: the raw weights)
+    precision: str = "fp32"  # one of PRECISIONS (see training.throughput)
+    channels_last: bool = False  # networks and batches in NHWC
+    compile: bool = False  # torch.compile the networks, falling back to eager where it cannot
+    pin_memory: bool | None = None  # page-locked batches for the copy to the GPU; None: on CUDA only
     on_nonfinite: str = "stop"  # a non-finite loss, weight or score: "stop" the run, or "skip_epoch" and go on
     distributed: DistributedConfig = field(default_factory=DistributedConfig)  # data-parallel ranks
 
@@ -98,6 +114,15 @@ class TrainConfig:
             "lr_schedule",
             f"expected one of {list(LR_SCHEDULES)}, got {self.lr_schedule!r}",
         )
+        require(0 <= self.warmup_fraction < 1, "warmup_fraction", f"must be in [0, 1), got {self.warmup_fraction}")
+        require(
+            self.ema_decay is None or 0 < self.ema_decay < 1,
+            "ema_decay",
+            f"must be in (0, 1) or null, got {self.ema_decay}",
+        )
+        require(
+            self.precision in PRECISIONS, "precision", f"expected one of {list(PRECISIONS)}, got {self.precision!r}"
+        )
         require(
             self.on_nonfinite in ON_NONFINITE,
             "on_nonfinite",
@@ -116,14 +141,49 @@ class TrainResult:
     untrained: dict[str, float] = field(default_factory=dict)  # val_* before the first epoch: the fill prior
 
 
-def _lr_factor(cfg: TrainConfig, epoch: int, elapsed: float) -> float:
-    """Learning-rate multiplier for an epoch: cosine over the epochs, or over the time budget if sooner."""
+def _lr_factor(cfg: TrainConfig, progress: float) -> float:
+    """Learning-rate multiplier at `progress` (0 at the start, 1 at the end): the warm-up, then the schedule."""
+    if progress < cfg.warmup_fraction:
+        return progress / cfg.warmup_fraction
     if cfg.lr_schedule == "constant":
         return 1.0
-    progress = epoch / cfg.epochs
-    if cfg.time_budget_s:
-        progress = max(progress, elapsed / cfg.time_budget_s)
-    return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    after = (progress - cfg.warmup_fraction) / (1 - cfg.warmup_fraction)
+    return 0.5 * (1 + math.cos(math.pi * min(after, 1.0)))
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """Where an epoch starts in the run, so that a step's progress is known without reading the clock.
+
+    Progress counts steps over the epochs, or the time budget if that ends sooner, at the pace of the
+    epochs so far (`seconds_per_epoch`, 0 before the first has finished): rank 0's figures, so every
+    rank sets the same learning rate.
+    """
+
+    epoch: int
+    epochs: int
+    elapsed: float
+    seconds_per_epoch: float
+    time_budget_s: float | None
+
+    def progress(self, fraction: float) -> float:
+        """The run's progress `fraction` of the way through this epoch."""
+        by_steps = (self.epoch + fraction) / self.epochs
+        if not self.time_budget_s:
+            return by_steps
+        return max(by_steps, (self.elapsed + fraction * self.seconds_per_epoch) / self.time_budget_s)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """How each training step runs: the device, autocast, the float16 GradScaler, layout and weight average."""
+
+    device: torch.device
+    dtype: torch.dtype | None
+    scaler: torch.amp.GradScaler | None
+    layout: torch.memory_format
+    average: WeightAverage | None
+    pin_memory: bool
 
 
 @torch.no_grad()
@@ -134,24 +194,32 @@ def validate(
     indices: np.ndarray,
     batch_size: int,
     device: torch.device,
+    layout: torch.memory_format = torch.contiguous_format,
 ) -> dict[str, float]:
-    """Mean validation metrics over fixed masks (no shuffling, no augmentation)."""
+    """Mean validation metrics over fixed masks (no shuffling, no augmentation), in float32."""
     model.eval()
     batches = EpochBatches(images, masks, indices, batch_size, seed=0, epoch=0, shuffle=False)
     totals: dict[str, float] = {}
     for x, m in make_loader(batches, 0, False):
-        x, m = x.to(device), m.to(device)
+        x, m = x.to(device, memory_format=layout), m.to(device, memory_format=layout)
         for name, value in model.validation_step(x, m).items():
             totals[name] = totals.get(name, 0.0) + value * len(x)
     return {f"val_{name}": total / len(indices) for name, total in totals.items()}
+
+
+def _set_lr(optimizers: dict[str, torch.optim.Optimizer], lr: float) -> None:
+    for optimizer in optimizers.values():
+        for group in optimizer.param_groups:
+            group["lr"] = lr
 
 
 def _train_epoch(
     model: InpaintingModel,
     optimizers: dict[str, torch.optim.Optimizer],
     batches: EpochBatches,
-    num_workers: int,
-    device: torch.device,
+    cfg: TrainConfig,
+    clock: _Clock,
+    step: _Step,
     ranks: Ranks,
 ) -> tuple[dict[str, float], int]:
     """Training terms of one epoch summed over its images (of every rank), and how many images that is.
@@ -162,9 +230,16 @@ def _train_epoch(
     totals: dict[str, float] = {}
     seen = 0
     with ranks.parallel(model):
-        for x, m in make_loader(batches, num_workers, device.type == "cuda"):
-            x, m = x.to(device, non_blocking=True), m.to(device, non_blocking=True)
-            terms = model.training_step(x, m, optimizers)
+        for b, (x, m) in enumerate(make_loader(batches, cfg.num_workers, step.pin_memory)):
+            _set_lr(optimizers, cfg.lr * _lr_factor(cfg, clock.progress(b / len(batches))))
+            x = x.to(step.device, memory_format=step.layout, non_blocking=True)
+            m = m.to(step.device, memory_format=step.layout, non_blocking=True)
+            with autocast(step.device, step.dtype):
+                terms = model.training_step(x, m, optimizers, step.scaler)
+            if step.scaler is not None:
+                step.scaler.update()
+            if step.average is not None:
+                step.average.update()
             summed = ranks.sum({"images": len(x)} | {name: value * len(x) for name, value in terms.items()})
             seen += int(summed.pop("images"))
             problem = first_nonfinite({f"train_{name}": value for name, value in summed.items()})
@@ -198,13 +273,20 @@ class _Data:
     mask_generator: MaskGenerator | None
 
 
+def _validate(model: InpaintingModel, data: _Data, cfg: TrainConfig, step: _Step) -> dict[str, float]:
+    """Validation metrics of the model as it is kept: its weight average, if any."""
+    scored = step.average.swapped_in() if step.average is not None else contextlib.nullcontext()
+    with scored:
+        return validate(model, data.images, data.masks, data.val_idx, cfg.batch_size, step.device, step.layout)
+
+
 def _untrained_scores(
-    model: InpaintingModel, data: _Data, cfg: TrainConfig, device: torch.device, where: str
+    model: InpaintingModel, data: _Data, cfg: TrainConfig, step: _Step, where: str
 ) -> dict[str, float]:
     """The validation metrics before any training, which also tells whether `select_on` exists."""
     if len(data.val_idx) == 0:
         raise ValueError(f"{where}: the validation split is empty; give split.fractions.val a positive share")
-    untrained = validate(model, data.images, data.masks, data.val_idx, cfg.batch_size, device)
+    untrained = _validate(model, data, cfg, step)
     if cfg.select_on not in untrained:
         raise ValueError(f"{where}.select_on: {cfg.select_on!r} is not among {sorted(untrained)}")
     return untrained
@@ -215,21 +297,18 @@ def _run_epoch(
     optimizers: dict[str, torch.optim.Optimizer],
     data: _Data,
     cfg: TrainConfig,
-    epoch: int,
-    elapsed: float,
-    device: torch.device,
+    clock: _Clock,
+    step: _Step,
     where: str,
     last_good: int,
     ranks: Ranks,
 ) -> dict[str, float] | None:
-    """Train and validate epoch `epoch` (0-based): its history record, or None when it diverged and was skipped.
+    """Train and validate epoch `clock.epoch` (0-based): its record, or None when it diverged and was skipped.
 
     `last_good` is the last epoch that finished finite (0: none), named when this one is skipped.
     """
+    epoch = clock.epoch
     torch.manual_seed(cfg.seed * 100_003 + epoch)  # per-epoch seed: a resumed epoch equals the original
-    for optimizer in optimizers.values():
-        for group in optimizer.param_groups:
-            group["lr"] = cfg.lr * _lr_factor(cfg, epoch, elapsed)
     batches = EpochBatches(
         data.images,
         data.masks,
@@ -242,19 +321,17 @@ def _run_epoch(
         rank=ranks.rank,
         world_size=ranks.world_size,
     )
-    before = snapshot(model, optimizers) if cfg.on_nonfinite == "skip_epoch" else None
+    before = snapshot(model, optimizers, step.average) if cfg.on_nonfinite == "skip_epoch" else None
     try:
-        totals, seen = _train_epoch(model, optimizers, batches, cfg.num_workers, device, ranks)
+        totals, seen = _train_epoch(model, optimizers, batches, cfg, clock, step, ranks)
         ranks.check_in_sync(model, where)
-        validation = ranks.broadcast(
-            validate(model, data.images, data.masks, data.val_idx, cfg.batch_size, device) if ranks.leader else None
-        )
+        validation = ranks.broadcast(_validate(model, data, cfg, step) if ranks.leader else None)
         problem = first_nonfinite(validation)
         if problem:
             raise NonFinite(problem)
     except NonFinite as error:
         diverged(cfg.on_nonfinite, where, epoch, cfg.epochs, str(error), last_good)  # raises unless skip_epoch
-        restore(model, optimizers, before)
+        restore(model, optimizers, step.average, before)
         return None
     return {"epoch": epoch + 1, **{f"train_{k}": v / seen for k, v in totals.items()}, **validation}
 
@@ -292,19 +369,26 @@ def train(
         require_state(state_path, where)
     if ranks.world_size > 1 and device.type == "cuda":  # torch's SyncBatchNorm runs on CUDA only
         nn.SyncBatchNorm.convert_sync_batchnorm(model)  # in place; same parameters, same state_dict keys
-    model.to(device)
+    layout = memory_format(cfg.channels_last)
+    model.to(device, memory_format=layout)
+    dtype = autocast_dtype(cfg.precision, device, f"{where}.precision")
+    if cfg.compile:
+        compile_networks(model, device, where)
     optimizers = model.make_optimizers(
         partial(make_optimizer, cfg.optimizer, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
     )
+    average = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay and ranks.leader else None
+    pin_memory = device.type == "cuda" if cfg.pin_memory is None else cfg.pin_memory
+    step = _Step(device, dtype, grad_scaler(device, dtype), layout, average, pin_memory)
     data = _Data(images, masks, train_idx, val_idx, mask_generator)
-    untrained = _untrained_scores(model, data, cfg, device, where) if ranks.leader else {}
+    untrained = _untrained_scores(model, data, cfg, step, where) if ranks.leader else {}
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"epoch": -1, "metrics": {}, "state": None, "score": None}
     start = 0
     if resume:
         on = device if ranks.world_size == 1 else torch.device("cpu")  # broadcast as CPU tensors
         state = ranks.broadcast(read_state(state_path, on, state_extra or {}) if ranks.leader else None)
-        apply_state(state, model, optimizers, state_path)
+        apply_state(state, model, optimizers, average, state_path)
         history, best, start = state["history"], state["best"], state["epochs_done"]
         if ranks.leader:
             logger.info("resuming from %s after epoch %d of %d", state_path, start, cfg.epochs)
@@ -320,14 +404,17 @@ def train(
                 )
             break
         last_good = history[-1]["epoch"] if history else 0
-        record = _run_epoch(model, optimizers, data, cfg, epoch, elapsed, device, where, last_good, ranks)
+        pace = elapsed / (epoch - start) if epoch > start else 0.0
+        clock = _Clock(epoch, cfg.epochs, elapsed, pace, cfg.time_budget_s)
+        record = _run_epoch(model, optimizers, data, cfg, clock, step, where, last_good, ranks)
         if record is not None:
             record["seconds"] = time.perf_counter() - tick
             history.append(record)
             if ranks.leader:
-                best = _keep_best(best, record, model, cfg.select_on)
+                best = _keep_best(best, record, average.average if average else model.state_dict(), cfg.select_on)
         if state_path is not None and ranks.leader:
-            save_state(state_path, resume_state(model, optimizers, asdict(cfg), epoch + 1, history, best, state_extra))
+            state = resume_state(model, optimizers, asdict(cfg), epoch + 1, history, best, state_extra, average)
+            save_state(state_path, state)
         if record is not None and ranks.leader:
             _log_epoch(record, cfg, epoch - start + 1, time.perf_counter() - started)
             if on_epoch is not None:
@@ -348,12 +435,15 @@ def _result(
 
 
 def _keep_best(
-    best: dict[str, Any], record: dict[str, float], model: InpaintingModel, select_on: str
+    best: dict[str, Any], record: dict[str, float], weights: dict[str, torch.Tensor], select_on: str
 ) -> dict[str, Any]:
-    """The new best epoch when `record` (finite, as every recorded epoch is) improves on `best`, else `best`."""
+    """The new best epoch when `record` (finite, as every recorded epoch is) improves on `best`, else `best`.
+
+    `weights` are the model's as validated (its weight average, if any); they are kept float32 and contiguous.
+    """
     if not improves(select_on, record[select_on], best["score"]):
         return best
-    state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    state_dict = {k: v.detach().cpu().contiguous().clone() for k, v in weights.items()}
     return {"epoch": record["epoch"], "metrics": record, "state": state_dict, "score": record[select_on]}
 
 

@@ -18,6 +18,7 @@ import torch
 from pixelheal.models.base import InpaintingModel
 from pixelheal.models.checkpoint import TRAIN_STATE_FORMAT, load_weights
 from pixelheal.storage import write_atomically
+from pixelheal.training.ema import WeightAverage
 
 FIX = "delete it or set resume: false"
 _REQUIRED = ("model", "optimizers", "history", "best", "epochs_done")
@@ -45,11 +46,13 @@ def resume_state(
     history: list[dict[str, float]],
     best: dict[str, Any],
     extra: dict[str, Any] | None,
+    average: WeightAverage | None = None,
 ) -> dict[str, Any]:
-    """Everything `resume: true` needs to continue after `epochs_done` epochs."""
+    """Everything `resume: true` needs to continue after `epochs_done` epochs: the raw weights and their average."""
     return {
         **(extra or {}),
         "model": model.state_dict(),
+        "average": None if average is None else average.state_dict(),
         "epochs_done": epochs_done,
         "history": history,
         "best": best,
@@ -102,9 +105,16 @@ def read_state(path: Path, device: torch.device, expected: Mapping[str, Any]) ->
 
 
 def apply_state(
-    state: Mapping[str, Any], model: InpaintingModel, optimizers: dict[str, torch.optim.Optimizer], path: Path | None
+    state: Mapping[str, Any],
+    model: InpaintingModel,
+    optimizers: dict[str, torch.optim.Optimizer],
+    average: WeightAverage | None,
+    path: Path | None,
 ) -> None:
-    """Load a checked state into `model` and `optimizers`; `path` (the state's file) is named in errors."""
+    """Load a checked state into `model`, `optimizers` and `average`; `path` (the state's file) is named in errors.
+
+    A state written without a weight average starts this run's average from the resumed weights.
+    """
     try:
         load_weights(model, state["model"], str(path))
     except ValueError as error:
@@ -114,3 +124,6 @@ def apply_state(
             optimizer.load_state_dict(state["optimizers"][name])
     except (KeyError, ValueError, TypeError) as error:  # torch's messages are one line; a missing name is a key
         raise ValueError(f"{path}: the optimiser state does not fit this model ({error!s}); {FIX}") from None
+    if average is not None:
+        saved = state.get("average")
+        average.load_state_dict(saved if saved is not None else {"average": average.current, "updates": 0})

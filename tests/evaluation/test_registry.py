@@ -5,7 +5,7 @@ import torch
 
 from pixelheal.evaluation.metrics import AREA_BUCKETS, per_image_metrics
 from pixelheal.evaluation.registry import METRICS, higher_is_better, is_better, lookup, metric_name
-from pixelheal.evaluation.summary import BUCKET_METRICS, HEADLINE_KEYS, PER_IMAGE_METRICS, summary_keys
+from pixelheal.evaluation.summary import BUCKET_METRICS, HEADLINE_KEYS, PER_IMAGE_METRICS, POINT_KEYS, summary_keys
 
 DIRECTIONS = {
     "psnr": True,
@@ -31,6 +31,11 @@ def test_every_headline_and_bucket_key_is_registered():
         "test_psnr_hole",
         "test_edge_error",
         "test_lpips",
+        "test_point_psnr",
+        "test_point_ssim",
+        "test_point_l1_hole",
+        "test_point_psnr_hole",
+        "test_point_edge_error",
         "test_fid",
         "test_ms_per_image",
         "test_n_images",
@@ -71,11 +76,20 @@ def test_a_count_has_no_direction():
         ("test_n_images", "n_images"),
         ("ssim", "ssim"),
         ("val_g_loss", "g_loss"),
+        ("test_point_psnr_hole", "psnr_hole"),
+        ("test_point_l1_hole", "l1_hole"),
     ],
 )
 def test_lookup_of_prefixed_and_suffixed_keys(key, name):
     assert metric_name(key) == name
     assert lookup(key) is METRICS.get(name)
+
+
+@pytest.mark.parametrize("key", POINT_KEYS)
+def test_a_point_estimate_key_compares_like_its_metric(key):
+    plain = key.replace("test_point_", "test_")
+    assert lookup(key) is lookup(plain) is not None
+    assert is_better(key, 2.0, 1.0) is higher_is_better(plain) is DIRECTIONS[metric_name(plain)]
 
 
 def test_every_area_bucket_suffix_is_stripped():

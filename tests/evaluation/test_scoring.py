@@ -10,7 +10,7 @@ import torch
 
 from pixelheal.evaluation.perceptual import PerceptualMetrics
 from pixelheal.evaluation.scoring import complete_images, score_completions
-from pixelheal.evaluation.summary import summary_keys
+from pixelheal.evaluation.summary import POINT_KEYS, summary_keys
 from pixelheal.models.base import composite
 
 
@@ -74,3 +74,21 @@ def test_a_perfect_completion_scores_better_than_a_grey_one():
     worse = score_completions(images, masks, grey, PerceptualMetrics(lpips="none", fid="none"), 0.0)["metrics"]
     assert perfect["test_l1_hole"] == 0.0 < worse["test_l1_hole"]
     assert perfect["test_psnr"] > worse["test_psnr"]
+
+
+def test_a_method_without_point_estimate_reports_its_completions_as_it():
+    images, masks = _data()
+    grey, _ = complete_images(_grey_fill, images, masks, batch_size=5, device=torch.device("cpu"))
+    metrics = score_completions(images, masks, grey, PerceptualMetrics(lpips="none", fid="none"), 0.0)["metrics"]
+    for key in POINT_KEYS:
+        assert metrics[key] == metrics[key.replace("test_point_", "test_")]
+
+
+def test_point_keys_score_the_point_estimate_and_the_plain_keys_the_one_completion():
+    images, masks = _data()
+    grey, _ = complete_images(_grey_fill, images, masks, batch_size=5, device=torch.device("cpu"))
+    none = PerceptualMetrics(lpips="none", fid="none")
+    metrics = score_completions(images, masks, grey, none, 0.0, point_outputs=images.copy())["metrics"]
+    plain = score_completions(images, masks, grey, PerceptualMetrics(lpips="none", fid="none"), 0.0)["metrics"]
+    assert metrics["test_point_l1_hole"] == 0.0 < metrics["test_l1_hole"] == plain["test_l1_hole"]
+    assert list(metrics) == summary_keys()

@@ -26,6 +26,7 @@ def test_keys_identical_regardless_of_inputs():
         "test_psnr_hole",
         "test_edge_error",
         "test_lpips",
+        *(f"test_point_{m}" for m in ("psnr", "ssim", "l1_hole", "psnr_hole", "edge_error")),
         "test_fid",
         "test_ms_per_image",
         "test_n_images",
@@ -35,6 +36,27 @@ def test_keys_identical_regardless_of_inputs():
     for metric in ("psnr", "ssim", "l1_hole", "psnr_hole", "edge_error", "lpips"):
         for _, _, label in AREA_BUCKETS:
             assert f"test_{metric}_area_{label}" in full
+
+
+def test_point_keys_repeat_the_plain_ones_without_a_point_estimate():
+    s = summarize(_per_image([1.0, 3.0]), torch.tensor([0.05, 0.6]), None, None, 2.0)
+    for m in ("psnr", "ssim", "l1_hole", "psnr_hole", "edge_error"):
+        assert s[f"test_point_{m}"] == s[f"test_{m}"]
+
+
+def test_point_keys_are_the_means_of_the_point_estimate():
+    s = summarize(_per_image([1.0, 3.0]), torch.tensor([0.05, 0.6]), None, None, 2.0, point=_per_image([4.0, 8.0]))
+    assert s["test_point_psnr_hole"] == pytest.approx(6.0) and s["test_psnr_hole"] == pytest.approx(2.0)
+    assert not any(key.startswith("test_point_") and "_area_" in key for key in s)  # headline means only
+
+
+def test_a_point_estimate_must_be_complete_and_one_per_image():
+    point = _per_image([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"point psnr has 2 values, expected one per image \(1\)"):
+        summarize(_per_image([1.0]), torch.tensor([0.1]), None, None, 1.0, point=point)
+    del point["ssim"]
+    with pytest.raises(ValueError, match=r"point lacks metrics \['ssim'\]"):
+        summarize(_per_image([1.0, 2.0]), torch.tensor([0.1, 0.2]), None, None, 1.0, point=point)
 
 
 def test_values_and_buckets():

@@ -42,8 +42,8 @@ rowrnn:
 pixelheal:
   model: {kind: pixelheal, hidden: 4, n_layers: 1}
   training: {<<: *training}
-evaluation: {batch_size: 64, device: cpu, grid_images: 4, samples_per_image: 2, seed: 0, lpips: default, lpips_net: alex,
-             fid: none}
+evaluation: {batch_size: 64, device: cpu, grid_images: 4, samples_per_image: 2, point_samples: 2, seed: 0,
+             lpips: default, lpips_net: alex, fid: none}
 compare: {baselines: [telea, biharmonic], workers: 1}
 """
 

@@ -16,7 +16,14 @@ PIXELCNN = {"kind": "pixelcnn", "hidden": 8, "n_blocks": 1, "cond_layers": 1}
 UNET = {"kind": "unet_frm", "widths": [4, 8]}
 TRAINING = {"epochs": 1, "batch_size": 16, "device": "cpu"}
 LIKELIHOOD = TRAINING | {"select_on": "val_nll_bpd"}  # what the sampling architectures select on
-EVALUATION = {"batch_size": 16, "device": "cpu", "grid_images": 2, "samples_per_image": 1, "seed": 0}
+EVALUATION = {
+    "batch_size": 16,
+    "device": "cpu",
+    "grid_images": 2,
+    "samples_per_image": 1,
+    "seed": 0,
+    "point_samples": 2,
+}
 EVALUATION |= {"lpips": "none", "lpips_net": "alex", "fid": "none"}
 SPLITS = {"train": list(range(32)), "val": list(range(32, 40)), "test": list(range(40, 48))}
 

@@ -2,7 +2,9 @@
 
 A metric is looked up by any key it is reported under: its bare name (`psnr`), with the split
 prefix of the training history and the test results (`train_loss`, `val_psnr`, `test_psnr_hole`),
-and with the area-bucket suffix of the summary (`test_psnr_hole_area_10_20`).
+with the area-bucket suffix of the summary (`test_psnr_hole_area_10_20`), and with the point-estimate
+qualifier (`test_point_psnr_hole`: the metric scored on the mean of several sampled completions, the
+same completion as the plain key for deterministic methods).
 
 Unregistered names are an architecture's own loss terms (the GAN's `g_loss`, `d_loss`,
 `adversarial`, `l1`, `edge`, ...): they count as losses, lower is better. Note that a loss term
@@ -20,7 +22,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 SPLITS = ("train", "val", "test")
-_KEY = re.compile(rf"^(?:(?:{'|'.join(SPLITS)})_)?(?P<name>.+?)(?:_area_\d+_\d+)?$")
+POINT = "point"  # qualifier of a metric scored on the point-estimate completion
+_KEY = re.compile(rf"^(?:(?:{'|'.join(SPLITS)})_)?(?:{POINT}_)?(?P<name>.+?)(?:_area_\d+_\d+)?$")
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ METRICS: dict[str, Metric] = {metric.name: metric for metric in _METRICS}
 
 
 def metric_name(key: str) -> str:
-    """The metric name inside a history or result key, e.g. `test_psnr_hole_area_10_20` -> `psnr_hole`."""
+    """The metric name inside a history or result key: `test_psnr_hole_area_10_20`, `test_point_psnr_hole` -> `psnr_hole`."""
     match = _KEY.match(key)
     return match["name"] if match else key
 

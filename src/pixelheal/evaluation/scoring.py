@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TypeVar
 
 import numpy as np
@@ -82,6 +83,47 @@ def architecture_metrics(
     return {name: finite_mean(torch.cat(values)) for name, values in columns.items()}
 
 
+def complete_points(
+    model: InpaintingModel,
+    images: np.ndarray,
+    masks: np.ndarray,
+    n_samples: int,
+    seed: int,
+    batch_size: int,
+    device: torch.device,
+) -> np.ndarray | None:
+    """Composited uint8 point-estimate completions, the mean of `n_samples` draws seeded by `seed`.
+
+    None for a deterministic architecture: its completions are their own point estimate, so nothing
+    is inferred again. A sampling call holds at most `batch_size` images (copies x batch).
+    """
+    if not model.stochastic:
+        return None
+    generator = torch.Generator(device).manual_seed(seed)
+    point = partial(model.inpaint_point, n_samples=n_samples, generator=generator, max_batch=batch_size)
+    return complete_images(point, images, masks, batch_size, device)[0]
+
+
+def _scored_batches(
+    images: np.ndarray, masks: np.ndarray, outputs: np.ndarray, batch_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(original, completion, mask) float CPU tensors batch by batch, images in [0, 1]."""
+    for start in range(0, len(images), batch_size):
+        part = slice(start, start + batch_size)
+        original = torch.from_numpy(np.ascontiguousarray(images[part])).float() / 255
+        output = torch.from_numpy(np.ascontiguousarray(outputs[part])).float() / 255
+        yield original, output, torch.from_numpy(np.ascontiguousarray(masks[part])).float()
+
+
+def _per_image(images: np.ndarray, masks: np.ndarray, outputs: np.ndarray, batch_size: int) -> dict[str, torch.Tensor]:
+    """`per_image_metrics` of the uint8 completions `outputs`, one value per image."""
+    columns: dict[str, list[torch.Tensor]] = {}
+    for original, output, mask in _scored_batches(images, masks, outputs, batch_size):
+        for name, values in per_image_metrics(original, output, mask).items():
+            columns.setdefault(name, []).append(values)
+    return {name: torch.cat(values) for name, values in columns.items()}
+
+
 def score_completions(
     images: np.ndarray,
     masks: np.ndarray,
@@ -89,18 +131,18 @@ def score_completions(
     perceptual: PerceptualMetrics,
     ms_per_image: float,
     batch_size: int = 256,
+    point_outputs: np.ndarray | None = None,
 ) -> dict[str, object]:
-    """Headline and per-area-bucket test metrics, plus the reasons for any unavailable metric."""
-    columns: dict[str, list[torch.Tensor]] = {}
-    for start in range(0, len(images), batch_size):
-        original = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])).float() / 255
-        output = torch.from_numpy(np.ascontiguousarray(outputs[start : start + batch_size])).float() / 255
-        mask = torch.from_numpy(np.ascontiguousarray(masks[start : start + batch_size])).float()
-        for name, values in per_image_metrics(original, output, mask).items():
-            columns.setdefault(name, []).append(values)
+    """Headline and per-area-bucket test metrics, plus the reasons for any unavailable metric.
+
+    `point_outputs` are the point-estimate completions of a sampling architecture (`complete_points`);
+    None: `outputs` are their own point estimate, and the point keys repeat the plain ones.
+    """
+    per_image = _per_image(images, masks, outputs, batch_size)
+    point = None if point_outputs is None else _per_image(images, masks, point_outputs, batch_size)
+    for original, output, _ in _scored_batches(images, masks, outputs, batch_size):
         perceptual.update(original, output)
-    per_image = {name: torch.cat(values) for name, values in columns.items()}
     hole_fraction = torch.from_numpy(masks.reshape(len(masks), -1).mean(1, dtype=np.float64)).float()
-    metrics = summarize(per_image, hole_fraction, perceptual.lpips_per_image(), perceptual.fid(), ms_per_image)
+    metrics = summarize(per_image, hole_fraction, perceptual.lpips_per_image(), perceptual.fid(), ms_per_image, point)
     unavailable = {f"test_{name}": reason for name, reason in perceptual.available.items() if reason}
     return {"metrics": metrics, "unavailable": unavailable}

@@ -14,13 +14,19 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from pixelheal.config import parse
+from pixelheal.config import parse, require
 from pixelheal.devices import resolve_device
 from pixelheal.evaluation.generation import epoch_pictures, progress_picture
 from pixelheal.evaluation.grids import loss_curve, sample_grid
 from pixelheal.evaluation.perceptual import PerceptualMetrics
 from pixelheal.evaluation.registry import higher_is_better
-from pixelheal.evaluation.scoring import architecture_metrics, complete_images, complete_samples, score_completions
+from pixelheal.evaluation.scoring import (
+    architecture_metrics,
+    complete_images,
+    complete_points,
+    complete_samples,
+    score_completions,
+)
 from pixelheal.masks import make_mask_generator
 from pixelheal.models import from_checkpoint, make_model
 from pixelheal.models.base import InpaintingModel
@@ -209,12 +215,17 @@ def evaluate_model(
     net = from_checkpoint(checkpoint).to(device)
     test = np.asarray(split_indices["test"])
     test_images, test_masks = images[test], masks[test]
+    n_point = _point_samples(evaluation)
     torch.manual_seed(evaluation["seed"])  # sampling architectures: the same completions on every rerun
     outputs, ms = complete_images(net.inpaint, test_images, test_masks, evaluation["batch_size"], device)
+    points = complete_points(
+        net, test_images, test_masks, n_point, evaluation["seed"], evaluation["batch_size"], device
+    )
     perceptual = PerceptualMetrics(
         lpips=evaluation["lpips"], fid=evaluation["fid"], lpips_net=evaluation["lpips_net"], device=str(device)
     )
-    results = {"method": checkpoint.arch, **score_completions(test_images, test_masks, outputs, perceptual, ms)}
+    scores = score_completions(test_images, test_masks, outputs, perceptual, ms, point_outputs=points)
+    results = {"method": checkpoint.arch, **scores}
     extra = architecture_metrics(net, test_images, test_masks, evaluation["batch_size"], device)
     results["metrics"].update({f"test_{name}": value for name, value in extra.items()})
     logger.info(
@@ -228,3 +239,14 @@ def evaluate_model(
     history = pd.DataFrame(checkpoint.history)
     losses = [c for c in history.columns if c != "seconds" and not higher_is_better(c)]
     return results, grid, loss_curve(history[losses])
+
+
+def _point_samples(evaluation: dict[str, Any]) -> int:
+    """`evaluation.point_samples` checked: the samples averaged into a sampling architecture's point estimate."""
+    n = evaluation.get("point_samples")
+    require(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 1,
+        "evaluation.point_samples",
+        f"expected an integer of at least 1 (samples averaged into the point-estimate completion), got {n!r}",
+    )
+    return n

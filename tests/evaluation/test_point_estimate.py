@@ -1,0 +1,91 @@
+"""Point-estimate completions: the mean of several samples for sampling architectures, the one completion otherwise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pixelheal.evaluation.scoring import complete_points
+from pixelheal.models import make_model
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def pixelcnn():
+    torch.manual_seed(0)
+    return make_model("pixelcnn", hidden=8, n_blocks=1, cond_layers=1, in_channels=3).eval()  # softmax output
+
+
+@pytest.fixture(scope="module")
+def unet():
+    torch.manual_seed(0)
+    return make_model("unet_frm", widths=[4, 8], in_channels=3).eval()
+
+
+def _batch(n: int = 2, size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    images = torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(0))
+    masks = torch.zeros(n, 1, size, size)
+    masks[:, :, 2:5, 3:6] = 1
+    return images, masks
+
+
+def _uint8(n: int = 3, size: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    masks = np.zeros((n, 1, size, size), np.uint8)
+    masks[:, :, 1:5, 2:6] = 1
+    return rng.integers(0, 256, (n, 3, size, size), dtype=np.uint8), masks
+
+
+def test_the_point_estimate_is_the_mean_of_the_samples(pixelcnn):
+    images, masks = _batch()
+    point = pixelcnn.inpaint_point(images, masks, 3, generator=torch.Generator().manual_seed(1))
+    samples = pixelcnn.inpaint_samples(images, masks, 3, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(point, torch.stack(samples).mean(0), atol=1e-6)
+    known = masks.expand_as(images) == 0
+    assert torch.equal(point[known], images[known])  # known pixels exact, not a rounded mean
+    levels = point[~known] * 255
+    assert not torch.allclose(levels, levels.round())  # averaged: off the 256 levels a single sample takes
+
+
+def test_copies_drawn_in_groups_are_the_mean_of_those_groups(pixelcnn):
+    images, masks = _batch()
+    point = pixelcnn.inpaint_point(images, masks, 3, generator=torch.Generator().manual_seed(1), max_batch=len(images))
+    generator = torch.Generator().manual_seed(1)
+    one_by_one = [pixelcnn.inpaint_samples(images, masks, 1, generator=generator)[0] for _ in range(3)]
+    assert torch.allclose(point, torch.stack(one_by_one).mean(0), atol=1e-6)
+
+
+def test_a_deterministic_architecture_returns_its_one_completion(unet):
+    images, masks = _batch()
+    assert not unet.stochastic
+    assert torch.equal(unet.inpaint_point(images, masks, 4), unet.inpaint(images, masks))
+
+
+@pytest.mark.parametrize("n_samples", [0, -1])
+def test_no_samples_are_refused(pixelcnn, unet, n_samples):
+    images, masks = _batch()
+    for model in (pixelcnn, unet):
+        with pytest.raises(ValueError, match="n_samples must be at least 1"):
+            model.inpaint_point(images, masks, n_samples)
+
+
+def test_point_completions_are_seeded_and_composited(pixelcnn):
+    images, masks = _uint8()
+    first = complete_points(pixelcnn, images, masks, n_samples=2, seed=3, batch_size=2, device=CPU)
+    again = complete_points(pixelcnn, images, masks, n_samples=2, seed=3, batch_size=2, device=CPU)
+    other = complete_points(pixelcnn, images, masks, n_samples=2, seed=4, batch_size=2, device=CPU)
+    assert first.dtype == np.uint8 and first.shape == images.shape
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    known = np.broadcast_to(masks == 0, images.shape)
+    assert np.array_equal(first[known], images[known])
+
+
+def test_a_deterministic_architecture_needs_no_second_inference(unet, monkeypatch):
+    def no_inference(*args, **kwargs):
+        raise AssertionError("a deterministic architecture was run again for its point estimate")
+
+    monkeypatch.setattr(unet, "forward", no_inference)
+    images, masks = _uint8()
+    assert complete_points(unet, images, masks, n_samples=4, seed=0, batch_size=2, device=CPU) is None

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from pixelheal.models import make_model
+from pixelheal.models.autoregressive import AutoregressiveInpainter
+from pixelheal.models.fills import fill_holes, masked_input
 from pixelheal.models.pixelcnn import PixelCNNInpainter
 from pixelheal.models.pixelcnn_layers import MaskedConv2d, ResidualBlock
 from pixelheal.pipelines.train.nodes import training_parameters
@@ -15,6 +17,8 @@ from pixelheal.training import TrainConfig, train
 from tests.conftest import environment_parameters
 
 KINDS = {"pixelcnn": {"gated": False}, "gated": {"gated": True}}
+MIXTURE = {"output": "logistic_mixture", "mixtures": 3}
+MIXTURE_FILL = {**MIXTURE, "cond_fill": "biharmonic"}
 
 
 def _model(kind: str = "pixelcnn", seed: int = 0, **hparams) -> PixelCNNInpainter:
@@ -43,8 +47,9 @@ POSITIONS = [(0, 0, 0), (0, 4, 1), (3, 8, 2), (4, 0, 0), (5, 4, 1), (8, 8, 2), (
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_logits_depend_only_on_earlier_ar_inputs(kind):
-    model = _model(kind, n_blocks=2)
+@pytest.mark.parametrize("output", [{}, MIXTURE])
+def test_logits_depend_only_on_earlier_ar_inputs(kind, output):
+    model = _model(kind, n_blocks=2, **output)
     images, masks = _batch(1, height=9, width=9)
     cond = model.condition(images, masks).detach()  # held fixed
     g = torch.Generator().manual_seed(1)
@@ -52,7 +57,7 @@ def test_logits_depend_only_on_earlier_ar_inputs(kind):
         grad = torch.zeros(3, 9, 9)
         for _ in range(3):  # several inputs, so a dead ReLU cannot hide a dependence
             x = torch.randn(1, 3, 9, 9, generator=g, requires_grad=True)
-            logits = model.pixel_logits(model.trunk(x, cond))  # (1, C, 256, H, W)
+            logits = model.pixel_logits(model.trunk(x, cond), x)  # (1, C, 256, H, W)
             (logits[0, c, :, i, j] * torch.randn(256, generator=g)).sum().backward()
             assert x.grad[0][_later(i, j, c, 3, 9, 9)].abs().max() == 0, (i, j, c)
             grad += x.grad[0].abs()  # (C, H, W)
@@ -70,7 +75,7 @@ def test_gated_pixelcnn_has_no_blind_spot():
     cond = model.condition(images, masks).detach()
     x = torch.randn(1, 3, 9, 9, requires_grad=True)
     i, j = 6, 4
-    (model.pixel_logits(model.trunk(x, cond))[0, 0, :, i, j] * torch.randn(256)).sum().backward()
+    (model.pixel_logits(model.trunk(x, cond), x)[0, 0, :, i, j] * torch.randn(256)).sum().backward()
     grad = x.grad[0].abs()
     # every pixel of the three rows above within 3 columns either side, and the three to the left
     assert grad[:, i - 3 : i, j - 3 : j + 4].amin() > 0
@@ -87,6 +92,29 @@ def test_conditioning_sees_known_pixels_everywhere_but_never_hole_values():
     grad = images.grad[0].abs().sum(0)  # (H, W)
     assert grad[4, 5] > 0  # a known pixel after (3, 3) in raster order
     assert grad[2:5, 2:5].max() == 0  # hole values are zeroed before conditioning
+
+
+@pytest.mark.parametrize("cond_fill", ["smooth", "biharmonic"])
+def test_a_filled_conditioning_reads_known_pixels_but_never_hole_values(cond_fill):
+    model = _model(cond_fill=cond_fill)
+    images, masks = _batch(1, height=9, width=9)
+    masks[:] = 0
+    masks[..., 2:5, 2:5] = 1
+    scrambled = torch.where(masks.bool(), torch.rand_like(images), images)
+    assert torch.equal(model.condition(scrambled, masks), model.condition(images, masks))
+    later = images.clone()
+    later[..., 4, 5] = 1 - later[..., 4, 5]  # a known pixel after (3, 3) in raster order
+    assert not torch.equal(model(later, masks)[..., 3, 3], model(images, masks)[..., 3, 3])
+
+
+def test_cond_fill_interpolates_the_hole_and_zero_is_the_masked_image():
+    images, masks = _batch(2, height=9, width=9)
+    cond = _model(cond_fill="biharmonic").conditioning
+    filled = _model(cond_fill="biharmonic").condition(images, masks)
+    expected = cond(torch.cat([fill_holes(images, masks, "biharmonic"), masks], 1))
+    assert torch.equal(filled, expected)
+    zero = _model()
+    assert torch.equal(zero.condition(images, masks), zero.conditioning(masked_input(images, masks)))
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -131,9 +159,9 @@ def test_samples_are_diverse_and_temperature_sharpens():
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-@pytest.mark.parametrize("greedy", [True, False])
-def test_cropped_sampler_equals_the_naive_full_image_sampler(kind, greedy):
-    model = _model(kind)
+@pytest.mark.parametrize("greedy, options", [(True, {}), (False, {}), (False, MIXTURE_FILL)])
+def test_cropped_sampler_equals_the_naive_full_image_sampler(kind, greedy, options):
+    model = _model(kind, **options)
     images, masks = _batch(2, height=10, width=12)  # wider and taller than the reach: real crops
     reach = model.trunk.reach
     assert reach.left + reach.right + 1 < 12 and reach.up + 1 < 10
@@ -143,15 +171,29 @@ def test_cropped_sampler_equals_the_naive_full_image_sampler(kind, greedy):
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_cropped_nll_equals_full_image_nll(kind):
-    model = _model(kind, n_blocks=2)
+@pytest.mark.parametrize("options", [{}, MIXTURE_FILL])
+def test_cropped_nll_equals_full_image_nll(kind, options):
+    model = _model(kind, n_blocks=2, **options)
     images, masks = _batch(3, height=11, width=12)
     masks[2] = 0  # an empty hole has no NLL
     full = model.test_metrics(images, masks)["nll_bpd"]
     cropped = model.sampler_nll_bpd(images, masks)
     assert full.shape == (3,) and math.isnan(full[2]) and math.isnan(cropped[2])
     assert torch.allclose(full[:2], cropped[:2], atol=1e-5)
-    assert 6 < full[0] < 10  # an untrained model is near uniform over 256 values: 8 bits
+    assert 4 < full[0] < 10  # an untrained model is spread wide over the 256 values
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_mixture_head_width_and_direct_likelihood_equals_the_table(kind):
+    model = _model(kind, **MIXTURE_FILL)
+    assert model.head[-1].out_channels == 3 * 3 * 3 + 3 * 3 * 2 // 2  # C*3K + K*C*(C-1)/2, not C*256
+    images, masks = _batch()
+    where = masks[:, 0].bool().nonzero(as_tuple=True)
+    values = model.quantise(images).permute(0, 2, 3, 1)[where]
+    direct = model.hole_nll(images, masks, where, values)  # at the true values only
+    table = AutoregressiveInpainter.hole_nll(model, images, masks, where, values)  # cross-entropy of the 256-table
+    assert direct.shape == (len(values), 3) and torch.allclose(direct, table, atol=1e-4)
+    assert model(images, masks).exp().sum(2).sub(1).abs().max() < 1e-4  # logits are normalised log-probabilities
 
 
 def test_loss_is_the_hole_cross_entropy():
@@ -201,6 +243,16 @@ def test_learns_a_flat_image():
     assert torch.equal(model.eval().inpaint(images, masks), images)  # every hole pixel becomes 100
 
 
+def test_mixture_training_steps_reduce_the_loss():
+    model = _model(**MIXTURE_FILL).train()
+    images, masks = torch.full((4, 3, 6, 6), 100 / 255), torch.ones(4, 1, 6, 6)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = model.losses(images, masks)["loss"].item()
+    for _ in range(30):
+        model.training_step(images, masks, {"model": optimizer})
+    assert model.losses(images, masks)["loss"].item() < 0.8 * first
+
+
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_shared_training_loop_runs(kind):
     rng = np.random.default_rng(0)
@@ -231,6 +283,10 @@ def test_shared_training_loop_runs(kind):
         ({"conditional": "no"}, "conditional"),
         ({"temperature": "hot"}, "temperature"),
         ({"hiden": 8}, "hiden"),
+        ({"mixtures": 0}, "mixtures"),
+        ({"mixtures": 2.5}, "mixtures"),
+        ({"cond_fill": "telea"}, "cond_fill"),
+        ({"cond_fill": "smooth", "conditional": False}, "cond_fill"),
     ],
 )
 def test_invalid_hyper_parameters_are_named(hparams, name):
@@ -270,7 +326,7 @@ def test_unconditional_model_has_no_conditioning_and_ignores_the_mask(kind):
     g = torch.Generator().manual_seed(1)
     for i, j in [(0, 0), (4, 5), (9, 10)]:  # causal: the logits at (i, j) read only earlier pixels
         x = torch.randn(1, 1, 10, 11, generator=g, requires_grad=True)
-        model.pixel_logits(model.trunk(x, None))[0, 0, 0, i, j].backward()
+        model.pixel_logits(model.trunk(x, None), x)[0, 0, 0, i, j].backward()
         assert x.grad[0][_later(i, j, 0, 1, 10, 11)].abs().max() == 0, (i, j)
 
 

@@ -8,12 +8,15 @@ import torch
 import torch.nn.functional as F
 
 from pixelheal.models import make_model
-from pixelheal.models.rowrnn import INFILL, START, VOCAB, RowRNNInpainter
+from pixelheal.models.autoregressive import AutoregressiveInpainter
+from pixelheal.models.fills import fill_holes
+from pixelheal.models.rowrnn import HOLE, INFILL, START, VOCAB, RowRNNInpainter
 from pixelheal.pipelines.train.nodes import training_parameters
 from pixelheal.training import TrainConfig, train
 from tests.conftest import environment_parameters
 
 TINY = {"embed_dim": 8, "hidden": 12, "n_layers": 2}
+MIXTURE_FILL = {"output": "logistic_mixture", "mixtures": 3, "cond_fill": "biharmonic"}
 
 
 def _model(channels: int = 3, seed: int = 0, **kw) -> RowRNNInpainter:
@@ -41,6 +44,9 @@ def _batch(channels: int = 3, size: int = 7, n: int = 3, p: float = 0.35, seed: 
         ("temperature", "hot"),
         ("n_layer", 2),
         ("colour_conditioning", "output"),
+        ("output", "bernoulli"),
+        ("mixtures", 0),
+        ("cond_fill", "telea"),
     ],
 )
 def test_invalid_hyper_parameter_is_named(name, value):
@@ -66,10 +72,10 @@ def test_shapes_and_backprop(channels):
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 
 
-@pytest.mark.parametrize("channels", [1, 3])
-def test_logits_depend_only_on_earlier_sub_pixels(channels):
+@pytest.mark.parametrize("channels, options", [(1, {}), (3, {}), (3, MIXTURE_FILL)])
+def test_logits_depend_only_on_earlier_sub_pixels(channels, options):
     size = 5
-    model = _model(channels)
+    model = _model(channels, **options)
     images, masks = _batch(channels, size=size, n=1)
     # One copy of the image per output sub-pixel (c, i, j): batch items are independent, so a single
     # backward pass of the sum of "copy n's chosen logits" gives every output's gradient at once.
@@ -94,8 +100,9 @@ def test_logits_depend_only_on_earlier_sub_pixels(channels):
 
 
 @pytest.mark.parametrize("colour_conditioning", ["input", "head"])
-def test_hole_values_do_not_leak_through_conditioning(colour_conditioning):
-    model = _model(colour_conditioning=colour_conditioning)
+@pytest.mark.parametrize("options", [{}, MIXTURE_FILL])
+def test_hole_values_do_not_leak_through_conditioning(colour_conditioning, options):
+    model = _model(colour_conditioning=colour_conditioning, **options)
     images, masks = _batch()
     masks[:, :, 3, 4] = 1
     changed = images.clone()
@@ -163,9 +170,11 @@ def test_samples_are_diverse_and_keep_known_pixels():
         model.inpaint_samples(images, masks, 0)
 
 
-@pytest.mark.parametrize("channels, greedy", [(1, True), (3, True), (3, False)])
-def test_fast_sampler_matches_the_naive_path(channels, greedy):
-    model = _model(channels).double()  # double: no near-tie argmax flips from summation order
+@pytest.mark.parametrize(
+    "channels, greedy, options", [(1, True, {}), (3, True, {}), (3, False, {}), (3, False, MIXTURE_FILL)]
+)
+def test_fast_sampler_matches_the_naive_path(channels, greedy, options):
+    model = _model(channels, **options).double()  # double: no near-tie argmax flips from summation order
     images, masks = _batch(channels, size=6)
     images, masks = images.double(), masks.double()
     masks[0] = 0  # an image without a hole in a batch with holes
@@ -178,9 +187,9 @@ def test_fast_sampler_matches_the_naive_path(channels, greedy):
     assert torch.equal(fast[0], images[0])
 
 
-@pytest.mark.parametrize("channels", [1, 3])
-def test_nll_is_identical_between_the_teacher_forced_and_incremental_paths(channels):
-    model = _model(channels)
+@pytest.mark.parametrize("channels, options", [(1, {}), (3, {}), (3, MIXTURE_FILL)])
+def test_nll_is_identical_between_the_teacher_forced_and_incremental_paths(channels, options):
+    model = _model(channels, **options)
     images, masks = _batch(channels)
     masks[2] = 0
     full = model.test_metrics(images, masks)["nll_bpd"]
@@ -188,7 +197,45 @@ def test_nll_is_identical_between_the_teacher_forced_and_incremental_paths(chann
     assert full.shape == (3,)
     assert torch.allclose(full[:2], incremental[:2], rtol=1e-5)
     assert torch.isnan(full[2]) and torch.isnan(incremental[2])  # an empty hole has no likelihood
-    assert 7 < full[0] < 9  # untrained ≈ 8 bits per sub-pixel
+    assert 4 < full[0] < 12  # untrained: spread wide over the 256 values (8 bits for uniform)
+
+
+def test_mixture_heads_and_direct_likelihood_equals_the_table():
+    model = _model(**MIXTURE_FILL)
+    assert [head.out_features for head in model.heads] == [9, 12, 15]  # 3K (+ K per earlier channel), not 256
+    images, masks = _batch()
+    where = masks[:, 0].bool().nonzero(as_tuple=True)
+    values = model.quantise(images).permute(0, 2, 3, 1)[where]
+    direct = model.hole_nll(images, masks, where, values)
+    table = AutoregressiveInpainter.hole_nll(model, images, masks, where, values)  # cross-entropy of the 256-table
+    assert direct.shape == (len(values), 3) and torch.allclose(direct, table, atol=1e-4)
+
+
+def test_a_fill_gives_holes_the_fill_token_and_a_learnt_hole_embedding():
+    model = _model(cond_fill="biharmonic")
+    images, masks = _batch()
+    tokens, hole = model.condition_tokens(images, masks), masks.bool().expand_as(images)
+    filled = model.quantise(fill_holes(images, masks, "biharmonic"))
+    assert torch.equal(tokens[hole], filled[hole] + HOLE) and torch.equal(tokens[~hole], model.quantise(images)[~hole])
+    assert _model().hole is None and INFILL in _model().condition_tokens(images, masks)  # zero: the original
+    # the hole embedding tells a hole from a known pixel of the same value
+    known = masks.clone()
+    known[:, :, 3, 4] = 0
+    same = torch.where(masks.bool(), fill_holes(images, masks, "biharmonic"), images)
+    with torch.no_grad():
+        assert not torch.equal(model.logits(same, masks)[..., 3, 5], model.logits(same, known)[..., 3, 5])
+    model.train().losses(images, masks)["loss"].backward()
+    assert model.hole.grad.abs().sum() > 0
+
+
+def test_mixture_with_a_fill_learns():
+    model = _model(**MIXTURE_FILL).train()
+    images, masks = _batch()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = model.losses(images, masks)["loss"].item()
+    for _ in range(15):
+        model.training_step(images, masks, {"model": optimizer})
+    assert model.losses(images, masks)["loss"].item() < first
 
 
 def test_validation_reports_loss_and_bits_per_dim():

@@ -3,7 +3,8 @@
 A model sees discrete sub-pixel values (256 intensity levels, or 0/1 for binarised images) in
 raster order, colour channels R → G → B inside a pixel, and supplies two things:
   * `logits(images, masks)`: teacher-forced logits (B, C, K, H, W), K = 256 levels or 1 Bernoulli
-    logit, where the logits at a sub-pixel read only the known pixels and the earlier sub-pixels;
+    logit, where the logits at a sub-pixel read only the known pixels and the earlier sub-pixels (a
+    logistic mixture output gives its exact 256 log-probabilities, see `logistic_mixture`);
   * `fill_raster(images, masks, values, choose)`: its fast path. It visits every hole sub-pixel in
     raster order and sets it to `choose(logits, rows, current)` before moving on (see `Chooser`).
 This base turns that into the likelihood (cross-entropy of the true hole values only, since the
@@ -102,6 +103,13 @@ class AutoregressiveInpainter(InpaintingModel):
         # Models that can compute the logits of the hole pixels alone override this.
         return self.logits(images, masks).permute(0, 3, 4, 2, 1)[where]
 
+    def hole_nll(
+        self, images: torch.Tensor, masks: torch.Tensor, where: tuple[torch.Tensor, ...], values: torch.Tensor
+    ) -> torch.Tensor:
+        """Teacher-forced NLL in nats (N, C) of the true `values` (N, C) of the hole pixels at `where`."""
+        # Models whose likelihood is cheaper at the true value than over all K levels override this.
+        return self.nll_nats(self.hole_logits(images, masks, where), values)
+
     @property
     def unconditional(self) -> bool:
         """True for a density of every pixel (nothing conditioned on): its pictures are generations from a blank canvas."""
@@ -156,7 +164,7 @@ class AutoregressiveInpainter(InpaintingModel):
         hole = hole_flags(masks)
         where = hole[:, 0].nonzero(as_tuple=True)  # (b, i, j) of every hole pixel
         values = self.quantise(images).permute(0, 2, 3, 1)[where]  # (N, C)
-        per_pixel = self.nll_nats(self.hole_logits(images, masks, where), values).sum(1)  # (N,)
+        per_pixel = self.hole_nll(images, masks, where, values).sum(1)  # (N,)
         nats = per_pixel.new_zeros(len(images)).index_add(0, where[0], per_pixel)
         return nats, hole.flatten(1).sum(1).to(nats.dtype) * self.channels
 

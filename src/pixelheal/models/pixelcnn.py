@@ -2,8 +2,14 @@
 
 The autoregressive (AR) input is the quantised image, read through a causal trunk of masked
 convolutions (`pixelcnn_trunks`: mask A first, mask B after, colour order R → G → B inside a pixel).
-An unmasked conditioning stack over (masked image, mask) is added into every layer, so the model
-learns p(hole | known pixels). Likelihood, sampling and the naive reference sampler come from
+An unmasked conditioning stack over (hole-filled image, mask) is added into every layer, so the model
+learns p(hole | known pixels); `cond_fill` chooses what it sees in the hole: zeros (the default) or the
+interpolated fill the U-Nets start from (`smooth`, `biharmonic`), which reads only the known pixels.
+
+Outputs: a 256-way softmax per sub-pixel, a Bernoulli logit for binarised images, or a discretised
+logistic mixture (`logistic_mixture`, K = `mixtures` logistics per sub-pixel with linear R → G → B
+mean terms, see `logistic_mixture`); the mixture trains on its log-probability at the true values
+and samples from its exact 256-way table. Likelihood, sampling and the naive reference sampler come from
 `AutoregressiveInpainter`; select the best epoch on `val_nll_bpd` (lower is better).
 
 Unconditional mode (`conditional: false`, the original MNIST PixelCNN): no conditioning stack, and
@@ -28,7 +34,8 @@ import torch
 
 from pixelheal.config import require
 from pixelheal.models.autoregressive import LEVELS, AutoregressiveInpainter, Chooser, Sampling, hole_positions
-from pixelheal.models.fills import masked_input
+from pixelheal.models.fills import HoleFill, fill_holes
+from pixelheal.models.logistic_mixture import LogisticMixture
 from pixelheal.models.pixelcnn_layers import ConditioningStack, OutputHead, channel_groups
 from pixelheal.models.pixelcnn_trunks import GatedTrunk, PlainTrunk
 
@@ -41,11 +48,14 @@ class PixelCNNConfig:
     hidden: int = 64  # trunk width; a plain trunk's 3x3 convolutions use hidden // 2
     n_blocks: int = 4
     gated: bool = False  # True: Gated PixelCNN (vertical + horizontal stacks, no blind spot)
-    output: Literal["softmax", "bernoulli"] = "softmax"  # 256-way per sub-pixel | binarised images (BCE)
+    # 256-way per sub-pixel | binarised images (BCE) | discretised logistic mixture (PixelCNN++)
+    output: Literal["softmax", "bernoulli", "logistic_mixture"] = "softmax"
+    mixtures: int = 5  # logistics per sub-pixel of `logistic_mixture` (PixelCNN++ uses 10)
     sampling: Sampling = "sample"
     temperature: float = 1.0
     cond_layers: int = 4  # unmasked convolutions over the masked image + mask (conditional only)
     conditional: bool = True  # False: the unconditional density of every pixel (the original MNIST PixelCNN)
+    cond_fill: HoleFill = "zero"  # what the conditioning stack sees in the hole (conditional only)
 
     def __post_init__(self) -> None:
         require(self.in_channels >= 1, "in_channels", f"must be at least 1, got {self.in_channels}")
@@ -58,6 +68,12 @@ class PixelCNNConfig:
         require(self.n_blocks >= 0, "n_blocks", f"must be at least 0, got {self.n_blocks}")
         require(self.temperature > 0, "temperature", f"must be positive, got {self.temperature}")
         require(self.cond_layers >= 1, "cond_layers", f"must be at least 1, got {self.cond_layers}")
+        require(self.mixtures >= 1, "mixtures", f"must be at least 1, got {self.mixtures}")
+        require(
+            self.conditional or self.cond_fill == "zero",
+            "cond_fill",
+            f"needs conditional: true (an unconditional model has no conditioning), got {self.cond_fill!r}",
+        )
 
 
 class PixelCNNInpainter(AutoregressiveInpainter):
@@ -72,12 +88,15 @@ class PixelCNNInpainter(AutoregressiveInpainter):
         )
         self.config = config
         self.levels = 1 if self.bernoulli else LEVELS  # logits per sub-pixel
+        mixture = config.output == "logistic_mixture"
+        self.mixture = LogisticMixture(config.in_channels, config.mixtures) if mixture else None
         channels, hidden = config.in_channels, config.hidden
         # Construction order (conditioning, trunk, head) fixes the seeded initial weights.
         self.conditioning = ConditioningStack(channels + 1, hidden, config.cond_layers) if config.conditional else None
         trunk = GatedTrunk if config.gated else PlainTrunk
         self.trunk = trunk(channels, hidden, config.n_blocks, conditional=config.conditional)
-        self.head = OutputHead(channel_groups(hidden, channels), channel_groups(channels * self.levels, channels))
+        out_groups = channel_groups(channels * self.levels, channels) if self.mixture is None else self.mixture.groups()
+        self.head = OutputHead(channel_groups(hidden, channels), out_groups)
 
     def ar_input(self, values: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Discrete values → the network's AR input in [-1, 1]."""
@@ -91,7 +110,8 @@ class PixelCNNInpainter(AutoregressiveInpainter):
         """Conditioning features of the known pixels and the mask (they never see hole values); None if unconditional."""
         if self.conditioning is None:
             return None
-        return self.conditioning(masked_input(images, masks))  # (B, hidden, H, W)
+        filled = fill_holes(images, masks, self.config.cond_fill)  # reads the known pixels only
+        return self.conditioning(torch.cat([filled, masks], dim=1))  # (B, hidden, H, W) from (B, C+1, H, W)
 
     def scored(self, masks: torch.Tensor) -> torch.Tensor:
         """The pixels the training / validation likelihood counts: the hole, or every pixel if unconditional."""
@@ -109,19 +129,43 @@ class PixelCNNInpainter(AutoregressiveInpainter):
         """The likelihood of the scored sub-pixels (the hole, or every pixel if unconditional)."""
         return super().validation_step(images, self.scored(masks))
 
-    def pixel_logits(self, features: torch.Tensor) -> torch.Tensor:
-        """Head over trunk features (B, hidden, h, w) → logits (B, C, levels, h, w)."""
-        out = self.head(features)  # (B, C*levels, h, w), channel-major blocks
-        return out.unflatten(1, (self.channels, self.levels))
+    def head_output(self, features: torch.Tensor) -> torch.Tensor:
+        """The head over trunk features, in float32 even under bf16 autocast.
+
+        Its logits and mixture means need more than bf16's 8 bits: near 1 a bf16 mean resolves 1/128, a whole bin.
+        """
+        with torch.autocast(features.device.type, enabled=False):
+            return self.head(features.to(torch.promote_types(features.dtype, torch.float32)))
+
+    def pixel_logits(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Head over trunk features (B, hidden, h, w) → logits (B, C, levels, h, w).
+
+        `x` (B, C, h, w) is the AR input at those pixels: a mixture's means read its earlier channels.
+        """
+        out = self.head_output(features)  # (B, C*levels or mixture width, h, w), channel-major blocks
+        if self.mixture is None:
+            return out.unflatten(1, (self.channels, self.levels))
+        return self.mixture.table(out.movedim(1, -1), x.movedim(1, -1)).permute(0, 3, 4, 1, 2)
 
     def logits(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits (B, C, levels, H, W): the hole values before each sub-pixel come from `images`."""
         x = self.ar_input(self.quantise(images), images.dtype)  # (B, C, H, W) in [-1, 1]
-        return self.pixel_logits(self.trunk(x, self.condition(images, masks)))
+        return self.pixel_logits(self.trunk(x, self.condition(images, masks)), x)
+
+    def hole_nll(
+        self, images: torch.Tensor, masks: torch.Tensor, where: tuple[torch.Tensor, ...], values: torch.Tensor
+    ) -> torch.Tensor:
+        """NLL in nats (N, C) of the hole pixels' true `values`: a mixture's at those values alone, not all 256."""
+        if self.mixture is None:
+            return super().hole_nll(images, masks, where, values)
+        x = self.ar_input(self.quantise(images), images.dtype)  # (B, C, H, W) in [-1, 1]
+        params = self.head_output(self.trunk(x, self.condition(images, masks)))  # (B, width, H, W)
+        return -self.mixture.log_prob(params.permute(0, 2, 3, 1)[where], x.permute(0, 2, 3, 1)[where], values)
 
     def window_logits(self, x: torch.Tensor, cond: torch.Tensor | None, col: int) -> torch.Tensor:
         """Logits (b, C, levels) at the last row, column `col`, of a window of AR input `x` (b, C, h, w)."""
-        return self.pixel_logits(self.trunk.window_features(x, cond, col))[..., 0, 0]
+        here = x[:, :, -1:, col : col + 1]  # (b, C, 1, 1): the pixel's channels drawn so far
+        return self.pixel_logits(self.trunk.window_features(x, cond, col), here)[..., 0, 0]
 
     def window(self, i: int, j: int, width: int) -> tuple[int, int, int]:
         """(top, left, right) of the crop, rows top..i and columns left..right-1, that pixel (i, j) reads."""

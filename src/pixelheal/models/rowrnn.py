@@ -20,6 +20,12 @@ colour conditioning happens at the head: channel c's head reads its GRU state co
 embedded values of channels c' < c at the same pixel (green sees red, blue sees red and green; the
 true values when teacher-forced, the drawn ones when sampling). Both modes share the embedding tables.
 
+`cond_fill: smooth | biharmonic` puts the interpolated fill the U-Nets use (it reads only the known
+pixels) into the holes of the conditioning input instead of INFILL: a hole's conditioning token is the
+quantised fill, stored as token + HOLE so that a learnt hole embedding is added there (the model still
+knows which pixels are holes). `output: logistic_mixture` replaces each 256-way head by the parameters
+of a discretised logistic mixture (see `logistic_mixture`) whose means read the pixel's earlier channels.
+
 Likelihood, sampling and the naive reference sampler come from `AutoregressiveInpainter`; the fast
 path is `RowSampler`, which carries GRU states through the incremental interface `run_steps` /
 `channel_logits` instead of re-running the image.
@@ -37,12 +43,15 @@ from torch import nn
 
 from pixelheal.config import require
 from pixelheal.models.autoregressive import LEVELS, AutoregressiveInpainter, Chooser, Sampling, hole_flags
+from pixelheal.models.fills import HoleFill, fill_holes
+from pixelheal.models.logistic_mixture import LogisticMixture, to_unit
 
 logger = logging.getLogger(__name__)
 
 START = 256  # start row / start column (and the pad step past the row's end)
 INFILL = 257  # hole marker in the conditioning input
 VOCAB = 258
+HOLE = VOCAB  # added to a hole's fill token in the conditioning input (`cond_fill` other than zero)
 
 ColourConditioning = Literal["input", "head"]
 
@@ -60,9 +69,12 @@ class RowRNNConfig:
     # input: every GRU reads all channels, earlier channels of the pixel embedded into its input;
     # head: the original, channel-independent GRUs, earlier channels concatenated at the head
     colour_conditioning: ColourConditioning = "input"
+    output: Literal["softmax", "logistic_mixture"] = "softmax"  # 256-way per sub-pixel | PixelCNN++ mixture
+    mixtures: int = 5  # logistics per sub-pixel of `logistic_mixture`
+    cond_fill: HoleFill = "zero"  # zero: holes marked INFILL; smooth / biharmonic: the fill's token + a hole embedding
 
     def __post_init__(self) -> None:
-        for key in ("in_channels", "embed_dim", "hidden", "n_layers"):
+        for key in ("in_channels", "embed_dim", "hidden", "n_layers", "mixtures"):
             require(getattr(self, key) >= 1, key, f"must be at least 1, got {getattr(self, key)}")
         require(self.temperature > 0, "temperature", f"must be positive, got {self.temperature}")
 
@@ -86,13 +98,29 @@ class RowRNNInpainter(AutoregressiveInpainter):
         self.grus = nn.ModuleList(nn.GRU(embed_dim, hidden, config.n_layers, batch_first=True) for _ in range(c))
         self.above = nn.ModuleList(nn.Linear(hidden, embed_dim) for _ in range(c))
         colours = [k * embed_dim if self.at_head else 0 for k in range(c)]  # head c also reads channels < c
-        self.heads = nn.ModuleList(nn.Linear(hidden + extra, LEVELS) for extra in colours)
+        mixture = config.output == "logistic_mixture"
+        self.mixture = LogisticMixture(c, config.mixtures) if mixture else None
+        outputs = [LEVELS] * c if self.mixture is None else self.mixture.widths
+        self.heads = nn.ModuleList(nn.Linear(hidden + extra, out) for extra, out in zip(colours, outputs))
+        # Created last, and only with a fill: the seeded initial weights of the other options stay as they were.
+        self.hole = None if config.cond_fill == "zero" else nn.Parameter(torch.randn(embed_dim))
 
     # ----- tokens and embeddings -------------------------------------------------------------
 
     def condition_tokens(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """Infill-marked conditioning tokens (B, C, H, W): the known intensities, INFILL on the holes."""
-        return self.quantise(images).masked_fill(hole_flags(masks), INFILL)
+        """Conditioning tokens (B, C, H, W): the known intensities; INFILL on the holes, or HOLE + the fill's token."""
+        hole = hole_flags(masks).expand_as(images)
+        if self.hole is None:
+            return self.quantise(images).masked_fill(hole, INFILL)
+        filled = self.quantise(fill_holes(images, masks, self.config.cond_fill))  # known pixels unchanged
+        return torch.where(hole, filled + HOLE, filled)
+
+    def _embed_cond(self, first: int, tokens: torch.Tensor) -> torch.Tensor:
+        """`_embed_sum` of conditioning tokens (B, n, *S) → (B, *S, D), plus the hole embedding on HOLE-marked ones."""
+        if self.hole is None:
+            return self._embed_sum(first, tokens)
+        hole = tokens[:, 0] >= HOLE  # (B, *S): a hole has every channel marked
+        return self._embed_sum(first, tokens % HOLE) + hole[..., None] * self.hole
 
     def _embed_sum(self, first: int, tokens: torch.Tensor) -> torch.Tensor:
         """Sum over channels n of table (first + n) applied to tokens (B, n, *S) → (B, *S, D)."""
@@ -122,6 +150,10 @@ class RowRNNInpainter(AutoregressiveInpainter):
         padded = F.pad(onehot, (0, VOCAB - LEVELS))  # (B, n, H, W, VOCAB)
         return self._embed_onehot(first, self._pad(padded, F.one_hot(start, VOCAB).to(onehot.dtype), left))
 
+    def _cond_grid(self, first: int, cond: torch.Tensor) -> torch.Tensor:
+        """Embedded conditioning tokens (B, n, H, W) of pixel k at step k of the padded grid (B, H+1, W+1, D)."""
+        return self._embed_cond(first, self._pad(cond, torch.tensor(START, device=cond.device), left=False))
+
     def _input_grids(
         self, values: torch.Tensor, cond: torch.Tensor, onehot: torch.Tensor | None = None
     ) -> list[torch.Tensor]:
@@ -131,11 +163,11 @@ class RowRNNInpainter(AutoregressiveInpainter):
         if self.at_head:  # channel-independent: channel c's own values only, from its own tables
             return [
                 self._value_grid(self.prev_table + c, values[:, c : c + 1], _part(onehot, c), left=True)
-                + self._value_grid(self.cond_table + c, cond[:, c : c + 1], None, left=False)
+                + self._cond_grid(self.cond_table + c, cond[:, c : c + 1])
                 for c in range(self.channels)
             ]
         base = self._value_grid(self.prev_table, values, onehot, left=True)
-        base = base + self._value_grid(self.cond_table, cond, None, left=False)
+        base = base + self._cond_grid(self.cond_table, cond)
         return [base] + [
             base
             + self._value_grid(self.cur_table, values[:, :c], None if onehot is None else onehot[:, :c], left=False)
@@ -197,23 +229,52 @@ class RowRNNInpainter(AutoregressiveInpainter):
         weight = self.embed.weight.view(-1, VOCAB, self.embed.embedding_dim)[:, :LEVELS]
         return [onehot[..., k, :] @ weight[self.cur_table + k] for k in range(self.channels - 1)]
 
+    def _unit(self, pixels: torch.Tensor, onehot: torch.Tensor | None = None) -> torch.Tensor:
+        """`pixels` (..., C), or their one-hots (..., C, 256), as values (..., C) in [-1, 1]: a mixture's colour inputs."""
+        if onehot is None:
+            return to_unit(pixels, self.embed.weight.dtype)
+        return onehot @ to_unit(torch.arange(LEVELS, device=onehot.device), onehot.dtype)
+
     def _head(self, c: int, state: torch.Tensor, colours: list[torch.Tensor]) -> torch.Tensor:
-        """Logits (..., 256) of channel c from its state (..., hidden) and, in head mode, the earlier channels."""
+        """Head output (..., 256 or mixture block) of channel c from its state (..., hidden) and, in head mode, colours."""
         return self.heads[c](torch.cat([state, *colours[:c]], dim=-1) if colours and c else state)
+
+    def _logits(self, c: int, out: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
+        """Logits (..., 256) of channel c from its head output and the pixel's values (..., C) in [-1, 1] so far."""
+        return out if self.mixture is None else self.mixture.channel_table(out, unit[..., :c])
 
     def logits(self, images: torch.Tensor, masks: torch.Tensor, onehot: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher-forced logits (B, C, 256, H, W); `onehot` (B, C, H, W, 256) replaces the image values."""
         states = self._pixel_states(images, masks, onehot)
+        pixels = self.quantise(images).permute(0, 2, 3, 1)  # (B, H, W, C)
         pixel_onehots = None if onehot is None else onehot.permute(0, 2, 3, 1, 4)  # (B, H, W, C, 256)
-        colours = self._colours(self.quantise(images).permute(0, 2, 3, 1), pixel_onehots)
-        per_channel = [self._head(c, state, colours) for c, state in enumerate(states)]  # (B, H, W, 256) each
-        return torch.stack(per_channel, dim=1).permute(0, 1, 4, 2, 3)
+        colours, unit = self._colours(pixels, pixel_onehots), self._unit(pixels, pixel_onehots)
+        per_channel = [self._logits(c, self._head(c, state, colours), unit) for c, state in enumerate(states)]
+        return torch.stack(per_channel, dim=1).permute(0, 1, 4, 2, 3)  # from (B, C, H, W, 256)
+
+    def _hole_heads(
+        self, images: torch.Tensor, masks: torch.Tensor, where: tuple[torch.Tensor, ...]
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Teacher-forced head outputs (N, ...) per channel at the hole pixels `where`, and their pixels (N, C)."""
+        states = self._pixel_states(images, masks)
+        pixels = self.quantise(images).permute(0, 2, 3, 1)[where]  # (N, C)
+        colours = self._colours(pixels)
+        return [self._head(c, state[where], colours) for c, state in enumerate(states)], pixels
 
     def hole_logits(self, images: torch.Tensor, masks: torch.Tensor, where: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """Teacher-forced logits (N, 256, C) of the hole pixels only: the heads skip the known ones."""
-        states = self._pixel_states(images, masks)
-        colours = self._colours(self.quantise(images).permute(0, 2, 3, 1)[where])  # (N, C) pixels
-        return torch.stack([self._head(c, state[where], colours) for c, state in enumerate(states)], dim=2)
+        outs, pixels = self._hole_heads(images, masks, where)
+        unit = self._unit(pixels)
+        return torch.stack([self._logits(c, out, unit) for c, out in enumerate(outs)], dim=2)
+
+    def hole_nll(
+        self, images: torch.Tensor, masks: torch.Tensor, where: tuple[torch.Tensor, ...], values: torch.Tensor
+    ) -> torch.Tensor:
+        """NLL in nats (N, C) of the hole pixels' true `values`: a mixture's at those values alone, not all 256."""
+        if self.mixture is None:
+            return super().hole_nll(images, masks, where, values)
+        outs, pixels = self._hole_heads(images, masks, where)
+        return -self.mixture.log_prob(torch.cat(outs, dim=-1), self._unit(pixels), values)
 
     def losses(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
         """Mean cross-entropy over the hole sub-pixels in nats (0 with a graph when there are none)."""
@@ -247,9 +308,10 @@ class RowRNNInpainter(AutoregressiveInpainter):
         prev, known, cur = (t[..., k0:k1] for t in self._row_tokens(values, cond, i))
         if self.at_head:  # channel-independent: its own channel only
             own = slice(c, c + 1)
-            x = self._embed_sum(self.prev_table + c, prev[:, own]) + self._embed_sum(self.cond_table + c, known[:, own])
+            own_known = self._embed_cond(self.cond_table + c, known[:, own])
+            x = self._embed_sum(self.prev_table + c, prev[:, own]) + own_known
         else:
-            x = self._embed_sum(self.prev_table, prev) + self._embed_sum(self.cond_table, known)
+            x = self._embed_sum(self.prev_table, prev) + self._embed_cond(self.cond_table, known)
             if c:
                 x = x + self._embed_sum(self.cur_table, cur[:, :c])
         x = x + self.above[c](self._shift(above)[:, k0:k1])  # (B, k1-k0, D)
@@ -257,7 +319,7 @@ class RowRNNInpainter(AutoregressiveInpainter):
 
     def channel_logits(self, c: int, outputs: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
         """Logits (..., 256) of channel c from its GRU outputs (..., hidden) and the pixels' tokens so far (..., C)."""
-        return self._head(c, outputs, self._colours(pixels))
+        return self._logits(c, self._head(c, outputs, self._colours(pixels)), self._unit(pixels))
 
     def fill_raster(
         self, images: torch.Tensor, masks: torch.Tensor, values: torch.Tensor, choose: Chooser

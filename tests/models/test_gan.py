@@ -193,7 +193,13 @@ def test_invalid_hyper_parameters_are_named(hparams, message):
 def test_partial_loss_weights_keep_the_other_defaults():
     model = gan(loss_weights={"l1": 5.0}, **TINY)
     assert model.config.loss_weights == LossWeights(adversarial=1.0, l1=5.0, edge=10.0, ssim=1.0)
-    assert to_block(model.config)["loss_weights"] == {"adversarial": 1.0, "l1": 5.0, "edge": 10.0, "ssim": 1.0, "log_mse": 0.0}
+    assert to_block(model.config)["loss_weights"] == {
+        "adversarial": 1.0,
+        "l1": 5.0,
+        "edge": 10.0,
+        "ssim": 1.0,
+        "log_mse": 0.0,
+    }
 
 
 def test_the_generator_loss_is_the_weighted_sum_of_its_terms():

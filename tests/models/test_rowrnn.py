@@ -76,6 +76,9 @@ def test_shapes_and_backprop(channels):
 def test_logits_depend_only_on_earlier_sub_pixels(channels, options):
     size = 5
     model = _model(channels, **options)
+    with torch.no_grad():  # a mixture starting at its fill has identical components, hiding what its weights read
+        for parameter in model.heads.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
     images, masks = _batch(channels, size=size, n=1)
     # One copy of the image per output sub-pixel (c, i, j): batch items are independent, so a single
     # backward pass of the sum of "copy n's chosen logits" gives every output's gradient at once.
@@ -197,7 +200,19 @@ def test_nll_is_identical_between_the_teacher_forced_and_incremental_paths(chann
     assert full.shape == (3,)
     assert torch.allclose(full[:2], incremental[:2], rtol=1e-5)
     assert torch.isnan(full[2]) and torch.isnan(incremental[2])  # an empty hole has no likelihood
-    assert 4 < full[0] < 12  # untrained: spread wide over the 256 values (8 bits for uniform)
+    if not options:
+        assert 4 < full[0] < 12  # untrained softmax: spread wide over the 256 values (8 bits for uniform)
+
+
+def test_an_untrained_mixture_with_a_fill_draws_around_the_fill():
+    model = _model(**MIXTURE_FILL)
+    images, masks = _batch()
+    hole = masks[:, 0].bool()
+    red_mode = model(images, masks)[:, 0].argmax(1)[hole]  # the red channel's most likely value per hole pixel
+    red_fill = model.quantise(fill_holes(images, masks, "biharmonic"))[:, 0][hole]
+    inside = (red_fill >= 48) & (red_fill <= 207)  # nearer an edge, the edge bin's tail can outweigh the mode
+    assert inside.sum() > 10 and (red_mode - red_fill)[inside].abs().max() <= 1  # the means start at the fill
+    assert all(torch.equal(h.bias[6:9], torch.full((3,), -2.5)) for h in model.heads)  # K = 3 log scales
 
 
 def test_mixture_heads_and_direct_likelihood_equals_the_table():

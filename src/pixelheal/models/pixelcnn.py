@@ -9,7 +9,9 @@ interpolated fill the U-Nets start from (`smooth`, `biharmonic`), which reads on
 Outputs: a 256-way softmax per sub-pixel, a Bernoulli logit for binarised images, or a discretised
 logistic mixture (`logistic_mixture`, K = `mixtures` logistics per sub-pixel with linear R → G → B
 mean terms, see `logistic_mixture`); the mixture trains on its log-probability at the true values
-and samples from its exact 256-way table. Likelihood, sampling and the naive reference sampler come from
+and samples from its exact 256-way table. With a `cond_fill`, the mixture's means are offsets from the
+fill at their pixel and its scales start at MIXTURE_LOG_SCALE, so an untrained model already draws
+around the interpolation (colour-coherent completions) and training learns the corrections. Likelihood, sampling and the naive reference sampler come from
 `AutoregressiveInpainter`; select the best epoch on `val_nll_bpd` (lower is better).
 
 Unconditional mode (`conditional: false`, the original MNIST PixelCNN): no conditioning stack, and
@@ -97,6 +99,8 @@ class PixelCNNInpainter(AutoregressiveInpainter):
         self.trunk = trunk(channels, hidden, config.n_blocks, conditional=config.conditional)
         out_groups = channel_groups(channels * self.levels, channels) if self.mixture is None else self.mixture.groups()
         self.head = OutputHead(channel_groups(hidden, channels), out_groups)
+        if self.mixture is not None and config.cond_fill != "zero":
+            self.mixture.start_at_prior(self.head[-1].weight, self.head[-1].bias)
 
     def ar_input(self, values: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Discrete values → the network's AR input in [-1, 1]."""
@@ -106,12 +110,27 @@ class PixelCNNInpainter(AutoregressiveInpainter):
     def unconditional(self) -> bool:
         return not self.config.conditional
 
-    def condition(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor | None:
-        """Conditioning features of the known pixels and the mask (they never see hole values); None if unconditional."""
+    def filled(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """The images with `cond_fill` in the hole: it reads the known pixels only."""
+        return fill_holes(images, masks, self.config.cond_fill)
+
+    def condition(
+        self, images: torch.Tensor, masks: torch.Tensor, filled: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
+        """Conditioning features of the known pixels and the mask (they never see hole values); None if unconditional.
+
+        `filled`: `self.filled(images, masks)`, when the caller has it already.
+        """
         if self.conditioning is None:
             return None
-        filled = fill_holes(images, masks, self.config.cond_fill)  # reads the known pixels only
+        filled = self.filled(images, masks) if filled is None else filled
         return self.conditioning(torch.cat([filled, masks], dim=1))  # (B, hidden, H, W) from (B, C+1, H, W)
+
+    def mean_prior(self, filled: torch.Tensor) -> torch.Tensor | None:
+        """Where the mixture's means start (B, C, H, W) in [-1, 1]: the fill; None without a mixture or a fill."""
+        if self.mixture is None or self.conditioning is None or self.config.cond_fill == "zero":
+            return None
+        return filled * 2 - 1
 
     def scored(self, masks: torch.Tensor) -> torch.Tensor:
         """The pixels the training / validation likelihood counts: the hole, or every pixel if unconditional."""
@@ -137,20 +156,24 @@ class PixelCNNInpainter(AutoregressiveInpainter):
         with torch.autocast(features.device.type, enabled=False):
             return self.head(features.to(torch.promote_types(features.dtype, torch.float32)))
 
-    def pixel_logits(self, features: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def pixel_logits(self, features: torch.Tensor, x: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
         """Head over trunk features (B, hidden, h, w) → logits (B, C, levels, h, w).
 
-        `x` (B, C, h, w) is the AR input at those pixels: a mixture's means read its earlier channels.
+        `x` (B, C, h, w) is the AR input at those pixels: a mixture's means read its earlier channels,
+        and start at `prior` (B, C, h, w) (`mean_prior`) when there is one.
         """
         out = self.head_output(features)  # (B, C*levels or mixture width, h, w), channel-major blocks
         if self.mixture is None:
             return out.unflatten(1, (self.channels, self.levels))
-        return self.mixture.table(out.movedim(1, -1), x.movedim(1, -1)).permute(0, 3, 4, 1, 2)
+        prior = None if prior is None else prior.movedim(1, -1)
+        return self.mixture.table(out.movedim(1, -1), x.movedim(1, -1), prior).permute(0, 3, 4, 1, 2)
 
     def logits(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits (B, C, levels, H, W): the hole values before each sub-pixel come from `images`."""
         x = self.ar_input(self.quantise(images), images.dtype)  # (B, C, H, W) in [-1, 1]
-        return self.pixel_logits(self.trunk(x, self.condition(images, masks)), x)
+        filled = self.filled(images, masks)
+        features = self.trunk(x, self.condition(images, masks, filled))
+        return self.pixel_logits(features, x, self.mean_prior(filled))
 
     def hole_nll(
         self, images: torch.Tensor, masks: torch.Tensor, where: tuple[torch.Tensor, ...], values: torch.Tensor
@@ -159,13 +182,25 @@ class PixelCNNInpainter(AutoregressiveInpainter):
         if self.mixture is None:
             return super().hole_nll(images, masks, where, values)
         x = self.ar_input(self.quantise(images), images.dtype)  # (B, C, H, W) in [-1, 1]
-        params = self.head_output(self.trunk(x, self.condition(images, masks)))  # (B, width, H, W)
-        return -self.mixture.log_prob(params.permute(0, 2, 3, 1)[where], x.permute(0, 2, 3, 1)[where], values)
+        filled = self.filled(images, masks)
+        params = self.head_output(self.trunk(x, self.condition(images, masks, filled)))  # (B, width, H, W)
+        prior = self.mean_prior(filled)
+        prior = None if prior is None else prior.permute(0, 2, 3, 1)[where]
+        return -self.mixture.log_prob(params.permute(0, 2, 3, 1)[where], x.permute(0, 2, 3, 1)[where], values, prior)
 
-    def window_logits(self, x: torch.Tensor, cond: torch.Tensor | None, col: int) -> torch.Tensor:
-        """Logits (b, C, levels) at the last row, column `col`, of a window of AR input `x` (b, C, h, w)."""
-        here = x[:, :, -1:, col : col + 1]  # (b, C, 1, 1): the pixel's channels drawn so far
-        return self.pixel_logits(self.trunk.window_features(x, cond, col), here)[..., 0, 0]
+    def window_logits(
+        self, x: torch.Tensor, cond: torch.Tensor | None, col: int, channel: int, prior: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Logits (b, levels) of `channel` at the last row, column `col`, of a window of AR input `x` (b, C, h, w).
+
+        `prior` (b, C): the mixture means' starting point at that pixel. Only that channel's table is built.
+        """
+        out = self.head_output(self.trunk.window_features(x, cond, col))[..., 0, 0]  # (b, width)
+        if self.mixture is None:
+            return out.unflatten(1, (self.channels, self.levels))[:, channel]
+        here = x[:, :, -1, col]  # (b, C): the pixel's channels drawn so far
+        block = self.mixture.split(out)[channel]
+        return self.mixture.channel_table(block, here[:, :channel], None if prior is None else prior[:, : channel + 1])
 
     def window(self, i: int, j: int, width: int) -> tuple[int, int, int]:
         """(top, left, right) of the crop, rows top..i and columns left..right-1, that pixel (i, j) reads."""
@@ -178,13 +213,16 @@ class PixelCNNInpainter(AutoregressiveInpainter):
         """`values` (B, C, H, W) with the hole sub-pixels set by `choose`, through cropped forward passes."""
         values = values.clone()
         x = self.ar_input(values, images.dtype)  # (B, C, H, W)
-        cond = self.condition(images, masks)  # (B, hidden, H, W), once per batch; None if unconditional
+        filled = self.filled(images, masks)  # the fill and the conditioning: once per batch
+        cond = self.condition(images, masks, filled)  # (B, hidden, H, W); None if unconditional
+        prior = self.mean_prior(filled)
         for i, j, rows in hole_positions(masks):
             top, left, right = self.window(i, j, images.shape[-1])
             x_win = x[:, :, top : i + 1, left:right].index_select(0, rows)  # (b, C, h, w), a copy
             cond_win = None if cond is None else cond[:, :, top : i + 1, left:right].index_select(0, rows)
+            prior_here = None if prior is None else prior[rows, :, i, j]  # (b, C)
             for c in range(self.channels):
-                logits = self.window_logits(x_win, cond_win, j - left)[:, c]  # (b, levels)
+                logits = self.window_logits(x_win, cond_win, j - left, c, prior_here)  # (b, levels)
                 v = choose(logits, rows, values[rows, c, i, j])  # (b,)
                 values[rows, c, i, j] = v
                 x_win[:, c, -1, j - left] = self.ar_input(v, x.dtype)  # the next channel sees it

@@ -24,7 +24,8 @@ true values when teacher-forced, the drawn ones when sampling). Both modes share
 pixels) into the holes of the conditioning input instead of INFILL: a hole's conditioning token is the
 quantised fill, stored as token + HOLE so that a learnt hole embedding is added there (the model still
 knows which pixels are holes). `output: logistic_mixture` replaces each 256-way head by the parameters
-of a discretised logistic mixture (see `logistic_mixture`) whose means read the pixel's earlier channels.
+of a discretised logistic mixture (see `logistic_mixture`) whose means read the pixel's earlier channels;
+with a `cond_fill` too, the means are offsets from the fill at their pixel (as pixelcnn's).
 
 Likelihood, sampling and the naive reference sampler come from `AutoregressiveInpainter`; the fast
 path is `RowSampler`, which carries GRU states through the incremental interface `run_steps` /
@@ -104,6 +105,10 @@ class RowRNNInpainter(AutoregressiveInpainter):
         self.heads = nn.ModuleList(nn.Linear(hidden + extra, out) for extra, out in zip(colours, outputs))
         # Created last, and only with a fill: the seeded initial weights of the other options stay as they were.
         self.hole = None if config.cond_fill == "zero" else nn.Parameter(torch.randn(embed_dim))
+        if self.mixture is not None and self.hole is not None:  # means start at the fill, scales as pixelcnn's
+            starts = [0, *torch.tensor(self.mixture.widths).cumsum(0).tolist()]
+            for head, start, end in zip(self.heads, starts, starts[1:]):
+                self.mixture.start_at_prior(head.weight, head.bias, torch.arange(start, end))
 
     # ----- tokens and embeddings -------------------------------------------------------------
 
@@ -114,6 +119,12 @@ class RowRNNInpainter(AutoregressiveInpainter):
             return self.quantise(images).masked_fill(hole, INFILL)
         filled = self.quantise(fill_holes(images, masks, self.config.cond_fill))  # known pixels unchanged
         return torch.where(hole, filled + HOLE, filled)
+
+    def mean_prior(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor | None:
+        """Where the mixture's means start (B, H, W, C) in [-1, 1]: the fill; None without a mixture or a fill."""
+        if self.mixture is None or self.hole is None:
+            return None
+        return (fill_holes(images, masks, self.config.cond_fill) * 2 - 1).permute(0, 2, 3, 1)
 
     def _embed_cond(self, first: int, tokens: torch.Tensor) -> torch.Tensor:
         """`_embed_sum` of conditioning tokens (B, n, *S) → (B, *S, D), plus the hole embedding on HOLE-marked ones."""
@@ -239,9 +250,12 @@ class RowRNNInpainter(AutoregressiveInpainter):
         """Head output (..., 256 or mixture block) of channel c from its state (..., hidden) and, in head mode, colours."""
         return self.heads[c](torch.cat([state, *colours[:c]], dim=-1) if colours and c else state)
 
-    def _logits(self, c: int, out: torch.Tensor, unit: torch.Tensor) -> torch.Tensor:
-        """Logits (..., 256) of channel c from its head output and the pixel's values (..., C) in [-1, 1] so far."""
-        return out if self.mixture is None else self.mixture.channel_table(out, unit[..., :c])
+    def _logits(self, c: int, out: torch.Tensor, unit: torch.Tensor, prior: torch.Tensor | None) -> torch.Tensor:
+        """Logits (..., 256) of channel c from its head output, the pixel's values (..., C) in [-1, 1] so far and
+        the mixture means' starting point `prior` (..., C) (`mean_prior`, or None)."""
+        if self.mixture is None:
+            return out
+        return self.mixture.channel_table(out, unit[..., :c], None if prior is None else prior[..., : c + 1])
 
     def logits(self, images: torch.Tensor, masks: torch.Tensor, onehot: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher-forced logits (B, C, 256, H, W); `onehot` (B, C, H, W, 256) replaces the image values."""
@@ -249,23 +263,27 @@ class RowRNNInpainter(AutoregressiveInpainter):
         pixels = self.quantise(images).permute(0, 2, 3, 1)  # (B, H, W, C)
         pixel_onehots = None if onehot is None else onehot.permute(0, 2, 3, 1, 4)  # (B, H, W, C, 256)
         colours, unit = self._colours(pixels, pixel_onehots), self._unit(pixels, pixel_onehots)
-        per_channel = [self._logits(c, self._head(c, state, colours), unit) for c, state in enumerate(states)]
+        prior = self.mean_prior(images, masks)
+        per_channel = [self._logits(c, self._head(c, state, colours), unit, prior) for c, state in enumerate(states)]
         return torch.stack(per_channel, dim=1).permute(0, 1, 4, 2, 3)  # from (B, C, H, W, 256)
 
     def _hole_heads(
         self, images: torch.Tensor, masks: torch.Tensor, where: tuple[torch.Tensor, ...]
-    ) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """Teacher-forced head outputs (N, ...) per channel at the hole pixels `where`, and their pixels (N, C)."""
+    ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor | None]:
+        """Teacher-forced head outputs (N, ...) per channel at the hole pixels `where`, their pixels (N, C) and
+        the mixture means' starting point there (N, C) (or None)."""
         states = self._pixel_states(images, masks)
         pixels = self.quantise(images).permute(0, 2, 3, 1)[where]  # (N, C)
         colours = self._colours(pixels)
-        return [self._head(c, state[where], colours) for c, state in enumerate(states)], pixels
+        prior = self.mean_prior(images, masks)
+        heads = [self._head(c, state[where], colours) for c, state in enumerate(states)]
+        return heads, pixels, None if prior is None else prior[where]
 
     def hole_logits(self, images: torch.Tensor, masks: torch.Tensor, where: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """Teacher-forced logits (N, 256, C) of the hole pixels only: the heads skip the known ones."""
-        outs, pixels = self._hole_heads(images, masks, where)
+        outs, pixels, prior = self._hole_heads(images, masks, where)
         unit = self._unit(pixels)
-        return torch.stack([self._logits(c, out, unit) for c, out in enumerate(outs)], dim=2)
+        return torch.stack([self._logits(c, out, unit, prior) for c, out in enumerate(outs)], dim=2)
 
     def hole_nll(
         self, images: torch.Tensor, masks: torch.Tensor, where: tuple[torch.Tensor, ...], values: torch.Tensor
@@ -273,8 +291,8 @@ class RowRNNInpainter(AutoregressiveInpainter):
         """NLL in nats (N, C) of the hole pixels' true `values`: a mixture's at those values alone, not all 256."""
         if self.mixture is None:
             return super().hole_nll(images, masks, where, values)
-        outs, pixels = self._hole_heads(images, masks, where)
-        return -self.mixture.log_prob(torch.cat(outs, dim=-1), self._unit(pixels), values)
+        outs, pixels, prior = self._hole_heads(images, masks, where)
+        return -self.mixture.log_prob(torch.cat(outs, dim=-1), self._unit(pixels), values, prior)
 
     def losses(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
         """Mean cross-entropy over the hole sub-pixels in nats (0 with a graph when there are none)."""
@@ -317,15 +335,19 @@ class RowRNNInpainter(AutoregressiveInpainter):
         x = x + self.above[c](self._shift(above)[:, k0:k1])  # (B, k1-k0, D)
         return self.grus[c](x, state)
 
-    def channel_logits(self, c: int, outputs: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
-        """Logits (..., 256) of channel c from its GRU outputs (..., hidden) and the pixels' tokens so far (..., C)."""
-        return self._logits(c, self._head(c, outputs, self._colours(pixels)), self._unit(pixels))
+    def channel_logits(
+        self, c: int, outputs: torch.Tensor, pixels: torch.Tensor, prior: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Logits (..., 256) of channel c from its GRU outputs (..., hidden), the pixels' tokens so far (..., C)
+        and the mixture means' starting point at those pixels (..., C) (`mean_prior`, or None)."""
+        return self._logits(c, self._head(c, outputs, self._colours(pixels)), self._unit(pixels), prior)
 
     def fill_raster(
         self, images: torch.Tensor, masks: torch.Tensor, values: torch.Tensor, choose: Chooser
     ) -> torch.Tensor:
         """`values` (B, C, H, W) with the hole sub-pixels set by `choose`, carrying GRU states (`RowSampler`)."""
-        return RowSampler(self, values, hole_flags(masks), self.condition_tokens(images, masks), choose).run()
+        cond, prior = self.condition_tokens(images, masks), self.mean_prior(images, masks)
+        return RowSampler(self, values, hole_flags(masks), cond, choose, prior).run()
 
 
 class RowSampler:
@@ -337,9 +359,16 @@ class RowSampler:
     """
 
     def __init__(
-        self, model: RowRNNInpainter, values: torch.Tensor, holes: torch.Tensor, cond: torch.Tensor, choose: Chooser
+        self,
+        model: RowRNNInpainter,
+        values: torch.Tensor,
+        holes: torch.Tensor,
+        cond: torch.Tensor,
+        choose: Chooser,
+        prior: torch.Tensor | None = None,
     ) -> None:
         self.model, self.values, self.holes, self.cond, self.choose = model, values.clone(), holes, cond, choose
+        self.prior = prior  # (B, H, W, C): the mixture means' starting point, or None
 
     def run(self) -> torch.Tensor:
         """Completed tokens (B, C, H, W)."""
@@ -385,5 +414,7 @@ class RowSampler:
     def _fill(self, c: int, i: int, k: int, outputs: torch.Tensor) -> None:
         """Set sub-pixel (c, i, k) of every image with a hole there from the GRU outputs (B, hidden)."""
         rows = self.holes[:, 0, i, k].nonzero().squeeze(1)
-        logits = self.model.channel_logits(c, outputs, self.values[:, :, i, k])[rows]  # (b, 256)
+        prior = None if self.prior is None else self.prior[rows, i, k]
+        # Only the images with a hole here: a mixture's 256-way table is the sampler's costliest step.
+        logits = self.model.channel_logits(c, outputs[rows], self.values[rows, :, i, k], prior)  # (b, 256)
         self.values[rows, c, i, k] = self.choose(logits, rows, self.values[rows, c, i, k])

@@ -78,6 +78,18 @@ def test_fills_keep_the_input_dtype_and_stay_finite(fill, dtype):
     assert torch.allclose(filled.float(), fill_holes(images, masks, fill), atol=1e-2)
 
 
+@pytest.mark.parametrize("fill", ["smooth", "biharmonic"])
+def test_fills_have_finite_gradients_even_for_converged_or_hole_free_systems(fill):
+    torch.manual_seed(0)
+    images = torch.rand(3, 3, 12, 12, dtype=torch.float64, requires_grad=True)
+    masks = (torch.rand(3, 1, 12, 12) < 0.3).double()
+    masks[1] = 0  # a system with nothing to solve: its conjugate-gradient denominators are 0
+    fill_holes(images, masks, fill).sum().backward()
+    assert torch.isfinite(images.grad).all()
+    # The fill is linear in the known pixels: its gradient is what moving one known pixel does to the sum.
+    assert torch.allclose(images.grad[1], torch.ones_like(images.grad[1]))
+
+
 def test_biharmonic_fill_of_an_image_without_known_pixels_is_mid_grey():
     images = torch.rand(2, 3, 8, 8)
     assert torch.allclose(biharmonic_fill(images, torch.ones(2, 1, 8, 8)), torch.full_like(images, 0.5))

@@ -60,7 +60,9 @@ def _per_system_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def _safe_divide(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
     """numerator / denominator, and 0 where the denominator is 0 (a converged or hole-free system)."""
-    return torch.where(denominator > 0, numerator / denominator, torch.zeros_like(numerator))
+    # Divide by 1 where the denominator is 0: an untaken 0 / 0 branch of `where` still makes its gradient NaN.
+    positive = denominator > 0
+    return torch.where(positive, numerator / denominator.where(positive, 1), torch.zeros_like(numerator))
 
 
 def _clip_to_known_range(filled: torch.Tensor, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:

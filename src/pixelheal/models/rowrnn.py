@@ -112,19 +112,28 @@ class RowRNNInpainter(AutoregressiveInpainter):
 
     # ----- tokens and embeddings -------------------------------------------------------------
 
-    def condition_tokens(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        """Conditioning tokens (B, C, H, W): the known intensities; INFILL on the holes, or HOLE + the fill's token."""
+    def filled(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor | None:
+        """The images with `cond_fill` in the hole (it reads the known pixels only); None with `cond_fill: zero`."""
+        return None if self.hole is None else fill_holes(images, masks, self.config.cond_fill)
+
+    def condition_tokens(
+        self, images: torch.Tensor, masks: torch.Tensor, filled: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Conditioning tokens (B, C, H, W): the known intensities; INFILL on the holes, or HOLE + the fill's token.
+
+        `filled`: `self.filled(images, masks)`, when the caller has it already.
+        """
         hole = hole_flags(masks).expand_as(images)
         if self.hole is None:
             return self.quantise(images).masked_fill(hole, INFILL)
-        filled = self.quantise(fill_holes(images, masks, self.config.cond_fill))  # known pixels unchanged
-        return torch.where(hole, filled + HOLE, filled)
+        tokens = self.quantise(self.filled(images, masks) if filled is None else filled)  # known pixels unchanged
+        return torch.where(hole, tokens + HOLE, tokens)
 
-    def mean_prior(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor | None:
-        """Where the mixture's means start (B, H, W, C) in [-1, 1]: the fill; None without a mixture or a fill."""
-        if self.mixture is None or self.hole is None:
+    def mean_prior(self, filled: torch.Tensor | None) -> torch.Tensor | None:
+        """Where the mixture's means start (B, H, W, C) in [-1, 1]: the fill (`filled`); None without a mixture or a fill."""
+        if self.mixture is None or filled is None:
             return None
-        return (fill_holes(images, masks, self.config.cond_fill) * 2 - 1).permute(0, 2, 3, 1)
+        return (filled * 2 - 1).permute(0, 2, 3, 1)
 
     def _embed_cond(self, first: int, tokens: torch.Tensor) -> torch.Tensor:
         """`_embed_sum` of conditioning tokens (B, n, *S) → (B, *S, D), plus the hole embedding on HOLE-marked ones."""
@@ -220,11 +229,11 @@ class RowRNNInpainter(AutoregressiveInpainter):
         return torch.stack(outputs, dim=1)
 
     def _pixel_states(
-        self, images: torch.Tensor, masks: torch.Tensor, onehot: torch.Tensor | None = None
+        self, images: torch.Tensor, masks: torch.Tensor, filled: torch.Tensor | None, onehot: torch.Tensor | None = None
     ) -> list[torch.Tensor]:
-        """Per channel the teacher-forced states (B, H, W, hidden) that predict each pixel."""
+        """Per channel the teacher-forced states (B, H, W, hidden) that predict each pixel (`filled`: `self.filled`)."""
         values = self.quantise(images)
-        grids = self._input_grids(values, self.condition_tokens(images, masks), onehot)
+        grids = self._input_grids(values, self.condition_tokens(images, masks, filled), onehot)
         w = values.shape[-1]
         return [self._channel_states(c, grids[c])[:, :, :w] for c in range(self.channels)]
 
@@ -259,11 +268,12 @@ class RowRNNInpainter(AutoregressiveInpainter):
 
     def logits(self, images: torch.Tensor, masks: torch.Tensor, onehot: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher-forced logits (B, C, 256, H, W); `onehot` (B, C, H, W, 256) replaces the image values."""
-        states = self._pixel_states(images, masks, onehot)
+        filled = self.filled(images, masks)
+        states = self._pixel_states(images, masks, filled, onehot)
         pixels = self.quantise(images).permute(0, 2, 3, 1)  # (B, H, W, C)
         pixel_onehots = None if onehot is None else onehot.permute(0, 2, 3, 1, 4)  # (B, H, W, C, 256)
         colours, unit = self._colours(pixels, pixel_onehots), self._unit(pixels, pixel_onehots)
-        prior = self.mean_prior(images, masks)
+        prior = self.mean_prior(filled)
         per_channel = [self._logits(c, self._head(c, state, colours), unit, prior) for c, state in enumerate(states)]
         return torch.stack(per_channel, dim=1).permute(0, 1, 4, 2, 3)  # from (B, C, H, W, 256)
 
@@ -272,10 +282,11 @@ class RowRNNInpainter(AutoregressiveInpainter):
     ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor | None]:
         """Teacher-forced head outputs (N, ...) per channel at the hole pixels `where`, their pixels (N, C) and
         the mixture means' starting point there (N, C) (or None)."""
-        states = self._pixel_states(images, masks)
+        filled = self.filled(images, masks)
+        states = self._pixel_states(images, masks, filled)
         pixels = self.quantise(images).permute(0, 2, 3, 1)[where]  # (N, C)
         colours = self._colours(pixels)
-        prior = self.mean_prior(images, masks)
+        prior = self.mean_prior(filled)
         heads = [self._head(c, state[where], colours) for c, state in enumerate(states)]
         return heads, pixels, None if prior is None else prior[where]
 
@@ -346,7 +357,8 @@ class RowRNNInpainter(AutoregressiveInpainter):
         self, images: torch.Tensor, masks: torch.Tensor, values: torch.Tensor, choose: Chooser
     ) -> torch.Tensor:
         """`values` (B, C, H, W) with the hole sub-pixels set by `choose`, carrying GRU states (`RowSampler`)."""
-        cond, prior = self.condition_tokens(images, masks), self.mean_prior(images, masks)
+        filled = self.filled(images, masks)  # the fill: once per batch
+        cond, prior = self.condition_tokens(images, masks, filled), self.mean_prior(filled)
         return RowSampler(self, values, hole_flags(masks), cond, choose, prior).run()
 
 

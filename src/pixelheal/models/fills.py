@@ -17,13 +17,9 @@ from pixelheal.models.base import composite
 
 HoleFill = Literal["zero", "smooth", "biharmonic"]
 HOLE_FILLS: tuple[str, ...] = typing.get_args(HoleFill)
-# Conjugate gradients stop once every system's residual norm is this fraction of its start: then the
-# fill is the converged one to well under a grey level (see the tests). A fixed 40 iterations left
-# CIFAR-size holes 0.08 dB short of scikit-image's solution, which every network starting from the
-# fill then had to make up before it could beat that baseline.
-BIHARMONIC_TOLERANCE = 1e-3
-BIHARMONIC_MAX_ITERATIONS = 500  # a bound on the work for very wide holes
-_CHECK_EVERY = 10  # iterations between convergence checks (each one waits for the device)
+# From the push-pull start this is close to the converged solution on CIFAR-size holes (see the
+# tests); holes tens of pixels wide need more to converge.
+BIHARMONIC_ITERATIONS = 40
 
 
 def smooth_fill(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -79,26 +75,18 @@ def _clip_to_known_range(filled: torch.Tensor, images: torch.Tensor, masks: torc
     return torch.minimum(torch.maximum(filled, low), high)
 
 
-def biharmonic_fill(
-    images: torch.Tensor,
-    masks: torch.Tensor,
-    tolerance: float = BIHARMONIC_TOLERANCE,
-    max_iterations: int = BIHARMONIC_MAX_ITERATIONS,
-) -> torch.Tensor:
+def biharmonic_fill(images: torch.Tensor, masks: torch.Tensor, iterations: int = BIHARMONIC_ITERATIONS) -> torch.Tensor:
     """Holes filled by biharmonic interpolation: the system scikit-image's `inpaint_biharmonic` solves.
 
     Solves Δ²u = 0 on the hole pixels (Neumann borders) by batched conjugate gradients from the
-    push-pull fill, until every system's residual norm is `tolerance` times its initial one (or
-    after `max_iterations`). Shifted adds on the whole batch instead of one sparse solve per image.
+    push-pull fill. `iterations` bounds the work, so wide holes get an approximate solution.
+    Shifted adds on the whole batch instead of one sparse solve per image.
     """
     degree = _neighbour_sum(torch.ones_like(masks[:1]))  # (1, 1, H, W): neighbours inside the image
     u = smooth_fill(images, masks)
     r = -masks * _bilaplacian(u, degree)  # the residual lives on the hole: known pixels never move
     p, rr = r, _per_system_dot(r, r)
-    solved = rr * tolerance**2
-    for step in range(max_iterations):
-        if step % _CHECK_EVERY == 0 and bool((rr <= solved).all()):
-            break
+    for _ in range(iterations):
         ap = masks * _bilaplacian(p, degree)
         alpha = _safe_divide(rr, _per_system_dot(p, ap))
         u, r = u + alpha * p, r - alpha * ap

@@ -46,11 +46,13 @@ def test_biharmonic_fill_solves_the_system_scikit_image_solves(cifar_sample):
             for image, mask in zip(images.double(), masks)
         ]
     ).transpose(0, 3, 1, 2)
-    converged = biharmonic_fill(images.double(), masks.double(), iterations=500)
+    converged = biharmonic_fill(images.double(), masks.double(), tolerance=0.0)
     assert np.abs(converged.numpy() - expected).max() < 1e-4
-    # The default iteration count, from the push-pull start, is close to the converged solution.
-    hole_error = ((biharmonic_fill(images, masks) - converged.float()).square() * masks).sum() / (3 * masks.sum())
-    assert hole_error < 1e-3
+    # The default tolerance stops in float32 within a grey level of it everywhere: networks that start
+    # from the fill start at the baseline's completion.
+    assert (biharmonic_fill(images, masks) - converged.float()).abs().max() < 1 / 255
+    # Stopped early, the fill is measurably further off (so the tolerance is what decides).
+    assert (biharmonic_fill(images, masks, max_iterations=10) - converged.float()).abs().max() > 1 / 255
 
 
 def test_each_image_and_channel_is_its_own_system():

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from pixelheal.models import make_model
 from pixelheal.models.autoregressive import AutoregressiveInpainter
 from pixelheal.models.fills import fill_holes
-from pixelheal.models.rowrnn import HOLE, INFILL, START, VOCAB, RowRNNInpainter
+from pixelheal.models.rowrnn import HOLE, INFILL, START, VOCAB, RowRNNInpainter, grouped_gru
 from pixelheal.pipelines.train.nodes import training_parameters
 from pixelheal.training import TrainConfig, train
 from tests.conftest import environment_parameters
@@ -29,6 +29,20 @@ def _batch(channels: int = 3, size: int = 7, n: int = 3, p: float = 0.35, seed: 
     images = torch.randint(0, 256, (n, channels, size, size), generator=g).float() / 255
     masks = (torch.rand(n, 1, size, size, generator=g) < p).float()
     return images, masks
+
+
+def test_grouped_gru_is_each_nn_gru_on_its_own_sequences_with_their_gradients():
+    torch.manual_seed(0)
+    grus = torch.nn.ModuleList(torch.nn.GRU(5, 4, 3, batch_first=True) for _ in range(3))
+    x = torch.randn(3, 2, 6, 5, requires_grad=True)
+    grouped = grouped_gru(grus, x)
+    separate = torch.stack([gru(sequences)[0] for gru, sequences in zip(grus, x)])
+    assert grouped.shape == (3, 2, 6, 4) and torch.allclose(grouped, separate, atol=1e-6)
+    weights = [x, *grus.parameters()]
+    for mine, theirs in zip(
+        torch.autograd.grad(grouped.pow(2).sum(), weights), torch.autograd.grad(separate.pow(2).sum(), weights)
+    ):
+        assert torch.allclose(mine, theirs, atol=1e-5)
 
 
 @pytest.mark.parametrize(

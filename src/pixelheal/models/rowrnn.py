@@ -85,6 +85,35 @@ def _part(onehot: torch.Tensor | None, c: int) -> torch.Tensor | None:
     return None if onehot is None else onehot[:, c : c + 1]
 
 
+def grouped_gru(grus: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
+    """Top-layer outputs (G, N, T, hidden) of `grus`, GRU g over sequences x[g] (G, N, T, in), from zero states.
+
+    `nn.GRU`'s arithmetic (gates r, z, n), with every GRU's step in one batched matmul: the teacher-forced
+    recurrence is bound by its number of sequential steps, which one call per channel would triple.
+    """
+    hidden = grus[0].hidden_size
+
+    def stacked(name: str) -> torch.Tensor:
+        return torch.stack([getattr(gru, name) for gru in grus])
+
+    for layer in range(grus[0].num_layers):
+        w_ih, w_hh = stacked(f"weight_ih_l{layer}").transpose(1, 2), stacked(f"weight_hh_l{layer}").transpose(1, 2)
+        b_ih, b_hh = stacked(f"bias_ih_l{layer}")[:, None], stacked(f"bias_hh_l{layer}")[:, None]
+        g, n, t, _ = x.shape
+        inputs = torch.baddbmm(b_ih, x.flatten(1, 2), w_ih).view(g, n, t, 3 * hidden)  # every step's at once
+        state = x.new_zeros(g, n, hidden)
+        outputs = []
+        # split, not slices: a slice's backward zero-fills a gradient of its whole input, every step
+        for gates, new_gate in zip(*(part.unbind(2) for part in inputs.split([2 * hidden, hidden], -1))):
+            recurrent, new_recurrent = torch.baddbmm(b_hh, state, w_hh).split([2 * hidden, hidden], -1)
+            reset, update = torch.sigmoid(gates + recurrent).chunk(2, -1)
+            new = torch.tanh(new_gate + reset * new_recurrent)
+            state = new + update * (state - new)
+            outputs.append(state)
+        x = torch.stack(outputs, dim=2)
+    return x
+
+
 class RowRNNInpainter(AutoregressiveInpainter):
     """One multi-layer GRU per colour channel over rows, conditioned on the infill-marked image."""
 
@@ -213,29 +242,33 @@ class RowRNNInpainter(AutoregressiveInpainter):
 
     @staticmethod
     def _shift(above: torch.Tensor) -> torch.Tensor:
-        """Row states (B, W+1, hidden) aligned to steps: step k gets the state after reading pixel k."""
-        return torch.cat([above[:, 1:], above[:, -1:]], dim=1)  # the pad step W reuses the row summary
+        """Row states (..., W+1, hidden) aligned to steps: step k gets the state after reading pixel k."""
+        return torch.cat([above[..., 1:, :], above[..., -1:, :]], dim=-2)  # the pad step W reuses the row summary
 
-    def _channel_states(self, c: int, grid: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced top-layer GRU outputs (B, H, W+1, hidden) of channel c for every image row."""
-        b, _, steps, _ = grid.shape
-        above = grid.new_zeros(b, steps, self.grus[c].hidden_size)  # nothing above the start row
+    def _row_states(self, grids: list[torch.Tensor]) -> torch.Tensor:
+        """Teacher-forced top-layer GRU outputs (C, B, H, W+1, hidden) of every channel for every image row."""
+        x = torch.stack(grids)  # (C, B, H+1, W+1, D)
+        c, b, _, steps, _ = x.shape
+        weight = torch.stack([linear.weight for linear in self.above]).transpose(1, 2)  # (C, hidden, D)
+        bias = torch.stack([linear.bias for linear in self.above])[:, None]
+        above = x.new_zeros(c, b, steps, self.config.hidden)  # nothing above the start row
         outputs = []
-        # unbind, not grid[:, r]: each slice's backward would otherwise zero-fill a whole grid-sized gradient
-        for r, row in enumerate(grid.unbind(1)):  # r = 0 is the start row
-            above, _ = self.grus[c](row + self.above[c](self._shift(above)))  # (B, W+1, hidden) from a zero state
+        # unbind, not x[:, :, r]: each slice's backward would otherwise zero-fill a whole grid-sized gradient
+        for r, row in enumerate(x.unbind(2)):  # r = 0 is the start row
+            below = torch.baddbmm(bias, self._shift(above).flatten(1, 2), weight).view_as(row)
+            above = grouped_gru(self.grus, row + below)  # (C, B, W+1, hidden) from zero states
             if r:
                 outputs.append(above)
-        return torch.stack(outputs, dim=1)
+        return torch.stack(outputs, dim=2)
 
     def _pixel_states(
         self, images: torch.Tensor, masks: torch.Tensor, filled: torch.Tensor | None, onehot: torch.Tensor | None = None
-    ) -> list[torch.Tensor]:
-        """Per channel the teacher-forced states (B, H, W, hidden) that predict each pixel (`filled`: `self.filled`)."""
+    ) -> torch.Tensor:
+        """Teacher-forced states (C, B, H, W, hidden) that predict each pixel's channels (`filled`: `self.filled`)."""
         values = self.quantise(images)
         grids = self._input_grids(values, self.condition_tokens(images, masks, filled), onehot)
         w = values.shape[-1]
-        return [self._channel_states(c, grids[c])[:, :, :w] for c in range(self.channels)]
+        return self._row_states(grids)[..., :w, :]
 
     def _colours(self, pixels: torch.Tensor, onehot: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Head mode: embeddings (..., D) of channels 0..C-2 of `pixels` (..., C), or of their one-hots (..., C, 256).

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pixelheal.evaluation.scoring import complete_points
+from pixelheal.evaluation.scoring import complete_draws
 from pixelheal.models import make_model
 
 CPU = torch.device("cpu")
@@ -73,13 +73,27 @@ def test_no_samples_are_refused(pixelcnn, unet, n_samples):
 
 def test_point_completions_are_seeded_and_composited(pixelcnn):
     images, masks = _uint8()
-    first = complete_points(pixelcnn, images, masks, n_samples=2, seed=3, batch_size=2, device=CPU)
-    again = complete_points(pixelcnn, images, masks, n_samples=2, seed=3, batch_size=2, device=CPU)
-    other = complete_points(pixelcnn, images, masks, n_samples=2, seed=4, batch_size=2, device=CPU)
-    assert first.dtype == np.uint8 and first.shape == images.shape
-    assert np.array_equal(first, again) and not np.array_equal(first, other)
-    known = np.broadcast_to(masks == 0, images.shape)
-    assert np.array_equal(first[known], images[known])
+    first = complete_draws(pixelcnn, images, masks, n_samples=2, seed=3, batch_size=2, device=CPU)
+    again = complete_draws(pixelcnn, images, masks, n_samples=2, seed=3, batch_size=2, device=CPU)
+    other = complete_draws(pixelcnn, images, masks, n_samples=2, seed=4, batch_size=2, device=CPU)
+    for completions in (first.first, first.point):
+        assert completions.dtype == np.uint8 and completions.shape == images.shape
+        known = np.broadcast_to(masks == 0, images.shape)
+        assert np.array_equal(completions[known], images[known])
+    assert np.array_equal(first.point, again.point) and not np.array_equal(first.point, other.point)
+    assert np.array_equal(first.first, again.first) and not np.array_equal(first.point, first.first)
+    assert first.ms_per_image > 0
+
+
+def test_the_first_draw_is_one_of_the_samples_the_point_estimate_averages(pixelcnn):
+    images, masks = _uint8(n=2)
+    draws = complete_draws(pixelcnn, images, masks, n_samples=3, seed=3, batch_size=len(images), device=CPU)
+    x, m = torch.from_numpy(images).float() / 255, torch.from_numpy(masks).float()
+    samples = list(pixelcnn.inpaint_draws(x, m, 3, torch.Generator().manual_seed(3), max_batch=len(images)))
+    assert np.array_equal(draws.first, (samples[0] * 255).round().to(torch.uint8).numpy())
+    mean = (torch.stack(samples).mean(0) * 255).round().to(torch.uint8).numpy()
+    hole = np.broadcast_to(masks == 1, images.shape)
+    assert np.array_equal(draws.point[hole], mean[hole])
 
 
 def test_a_deterministic_architecture_needs_no_second_inference(unet, monkeypatch):
@@ -88,4 +102,4 @@ def test_a_deterministic_architecture_needs_no_second_inference(unet, monkeypatc
 
     monkeypatch.setattr(unet, "forward", no_inference)
     images, masks = _uint8()
-    assert complete_points(unet, images, masks, n_samples=4, seed=0, batch_size=2, device=CPU) is None
+    assert complete_draws(unet, images, masks, n_samples=4, seed=0, batch_size=2, device=CPU) is None

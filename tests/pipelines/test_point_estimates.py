@@ -8,6 +8,7 @@ import torch
 
 from pixelheal.evaluation.summary import POINT_KEYS, summary_keys
 from pixelheal.models import make_model
+from pixelheal.models.autoregressive import AutoregressiveInpainter
 from pixelheal.models.checkpoint import Checkpoint
 from pixelheal.pipelines.compare.nodes import compare_methods, score_baselines
 from pixelheal.pipelines.train.nodes import evaluate_model
@@ -101,3 +102,20 @@ def test_a_missing_point_samples_is_refused_naming_it(data):
     evaluation = {k: v for k, v in EVALUATION.items() if k != "point_samples"}
     with pytest.raises(ValueError, match=r"^evaluation\.point_samples: .* got None$"):
         _metrics(data, UNET, evaluation)
+
+
+def test_a_sampling_architectures_one_sample_is_the_first_point_draw_not_another_pass(data, results, monkeypatch):
+    def no_extra_pass(*args, **kwargs):
+        raise AssertionError("a sampling architecture was run again for its one-sample scores")
+
+    monkeypatch.setattr(AutoregressiveInpainter, "inpaint", no_extra_pass)
+    metrics, scored = _metrics(data, PIXELCNN), [key.replace("test_point_", "test_") for key in POINT_KEYS]
+    assert {key: metrics[key] for key in scored} == {key: results["pixelcnn"][key] for key in scored}
+    assert _metrics(data, PIXELCNN, EVALUATION | {"seed": 1})["test_psnr_hole"] != results["pixelcnn"]["test_psnr_hole"]
+
+
+def test_a_greedy_sampler_scores_its_greedy_completion_and_still_averages_draws(data):
+    greedy = PIXELCNN | {"sampling": "greedy"}
+    metrics, reseeded = _metrics(data, greedy), _metrics(data, greedy, EVALUATION | {"seed": 1})
+    assert metrics["test_psnr_hole"] == reseeded["test_psnr_hole"]  # the arg-max draws nothing
+    assert metrics["test_point_psnr_hole"] != reseeded["test_point_psnr_hole"]

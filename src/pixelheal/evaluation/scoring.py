@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from functools import partial
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
@@ -13,7 +13,7 @@ import torch
 from pixelheal.evaluation.metrics import per_image_metrics
 from pixelheal.evaluation.perceptual import PerceptualMetrics
 from pixelheal.evaluation.summary import finite_mean, summarize
-from pixelheal.models.base import InpaintingModel
+from pixelheal.models.base import InpaintingModel, mean_completion
 
 T = TypeVar("T")
 
@@ -83,7 +83,17 @@ def architecture_metrics(
     return {name: finite_mean(torch.cat(values)) for name, values in columns.items()}
 
 
-def complete_points(
+@dataclass(frozen=True)
+class Draws:
+    """A sampling architecture's test completions, composited uint8 (N, C, H, W)."""
+
+    first: np.ndarray  # one sampled completion per image: the first draw
+    point: np.ndarray  # the point estimate: the mean of the draws
+    ms_per_image: float  # inference time of one draw
+
+
+@torch.no_grad()
+def complete_draws(
     model: InpaintingModel,
     images: np.ndarray,
     masks: np.ndarray,
@@ -91,17 +101,25 @@ def complete_points(
     seed: int,
     batch_size: int,
     device: torch.device,
-) -> np.ndarray | None:
-    """Composited uint8 point-estimate completions, the mean of `n_samples` draws seeded by `seed`.
+) -> Draws | None:
+    """`n_samples` completions per image drawn from `seed`: the first one and their mean (`Draws`).
 
-    None for a deterministic architecture: its completions are their own point estimate, so nothing
-    is inferred again. A sampling call holds at most `batch_size` images (copies x batch).
+    None for a deterministic architecture: its completion is its own point estimate, so nothing is
+    inferred again. A sampling call holds at most `batch_size` images (copies x batch).
     """
     if not model.stochastic:
         return None
     generator = torch.Generator(device).manual_seed(seed)
-    point = partial(model.inpaint_point, n_samples=n_samples, generator=generator, max_batch=batch_size)
-    return complete_images(point, images, masks, batch_size, device)[0]
+    first, point, elapsed, start = np.empty_like(images), np.empty_like(images), 0.0, 0
+    for x, m in _batches(images, masks, batch_size, device):
+        draws, seconds = timed(
+            lambda x=x, m=m: list(model.inpaint_draws(x, m, n_samples, generator, max_batch=batch_size)), device
+        )
+        elapsed += seconds
+        first[start : start + len(x)] = to_uint8(draws[0])
+        point[start : start + len(x)] = to_uint8(mean_completion(x, m, draws))
+        start += len(x)
+    return Draws(first, point, 1000 * elapsed / max(len(images) * n_samples, 1))
 
 
 def _scored_batches(
@@ -135,7 +153,7 @@ def score_completions(
 ) -> dict[str, object]:
     """Headline and per-area-bucket test metrics, plus the reasons for any unavailable metric.
 
-    `point_outputs` are the point-estimate completions of a sampling architecture (`complete_points`);
+    `point_outputs` are the point-estimate completions of a sampling architecture (`complete_draws`);
     None: `outputs` are their own point estimate, and the point keys repeat the plain ones.
     """
     per_image = _per_image(images, masks, outputs, batch_size)

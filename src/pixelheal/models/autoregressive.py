@@ -111,6 +111,11 @@ class AutoregressiveInpainter(InpaintingModel):
         return self.nll_nats(self.hole_logits(images, masks, where), values)
 
     @property
+    def samples_when_inpainting(self) -> bool:
+        """`inpaint` draws a completion unless `sampling` is greedy."""
+        return not self.greedy
+
+    @property
     def unconditional(self) -> bool:
         """True for a density of every pixel (nothing conditioned on): its pictures are generations from a blank canvas."""
         return False

@@ -7,7 +7,7 @@ shape (B, 1, H, W) with 1 = hole (missing), 0 = known. Architectures that want a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -26,6 +26,11 @@ def optimise(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch
 def composite(images: torch.Tensor, masks: torch.Tensor, predictions: torch.Tensor) -> torch.Tensor:
     """Keep the known pixels of `images` and take the hole pixels from `predictions`."""
     return masks * predictions + (1 - masks) * images
+
+
+def mean_completion(images: torch.Tensor, masks: torch.Tensor, draws: list[torch.Tensor]) -> torch.Tensor:
+    """The point estimate of sampled completions `draws`: their mean in the hole, the known pixels exact."""
+    return draws[0] if len(draws) == 1 else composite(images, masks, torch.stack(draws).mean(0))
 
 
 class InpaintingModel(nn.Module):
@@ -92,6 +97,37 @@ class InpaintingModel(nn.Module):
         """Whether completions are drawn at random: the architecture overrides `inpaint_samples`."""
         return type(self).inpaint_samples is not InpaintingModel.inpaint_samples
 
+    @property
+    def samples_when_inpainting(self) -> bool:
+        """Whether `inpaint` returns one draw of `inpaint_samples` (a sampling architecture not set to greedy)."""
+        return self.stochastic
+
+    @torch.no_grad()
+    def inpaint_draws(
+        self,
+        images: torch.Tensor,
+        masks: torch.Tensor,
+        n_samples: int,
+        generator: torch.Generator | None = None,
+        *,
+        max_batch: int | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """`n_samples` sampled completions in [0, 1], one by one; deterministic architectures yield `inpaint` once.
+
+        `generator` (None: torch's global RNG) draws the samples; `max_batch` caps the images of one
+        sampling call (copies x batch, at least one copy per call), None draws every copy in one call.
+        The draws depend on how the copies are grouped.
+        """
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+        if not self.stochastic:
+            yield self.inpaint(images, masks)
+            return
+        copies = n_samples if max_batch is None else max(1, max_batch // max(len(images), 1))
+        for start in range(0, n_samples, copies):
+            # contract: an architecture that overrides `inpaint_samples` takes `generator`
+            yield from self.inpaint_samples(images, masks, min(copies, n_samples - start), generator=generator)
+
     @torch.no_grad()
     def inpaint_point(
         self,
@@ -102,23 +138,11 @@ class InpaintingModel(nn.Module):
         *,
         max_batch: int | None = None,
     ) -> torch.Tensor:
-        """Point-estimate completion in [0, 1]: the mean of `n_samples` sampled completions, known pixels exact.
-
-        Deterministic architectures return `inpaint`. `generator` (None: torch's global RNG) draws the
-        samples; `max_batch` caps the images of one sampling call (copies x batch, at least one copy per
-        call), None draws every copy in one call. The draws depend on how the copies are grouped.
-        """
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be at least 1, got {n_samples}")
-        if not self.stochastic:
-            return self.inpaint(images, masks)
-        copies = n_samples if max_batch is None else max(1, max_batch // max(len(images), 1))
-        total = torch.zeros_like(images)
-        for start in range(0, n_samples, copies):
-            # contract: an architecture that overrides `inpaint_samples` takes `generator`
-            for sample in self.inpaint_samples(images, masks, min(copies, n_samples - start), generator=generator):
-                total += sample
-        return composite(images, masks, total / n_samples)
+        """Point-estimate completion in [0, 1]: the mean of `n_samples` sampled completions (`inpaint_draws`),
+        known pixels exact. Deterministic architectures return `inpaint`."""
+        return mean_completion(
+            images, masks, list(self.inpaint_draws(images, masks, n_samples, generator, max_batch=max_batch))
+        )
 
     @torch.no_grad()
     def test_metrics(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:

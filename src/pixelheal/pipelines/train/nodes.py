@@ -22,8 +22,8 @@ from pixelheal.evaluation.perceptual import PerceptualMetrics
 from pixelheal.evaluation.registry import higher_is_better
 from pixelheal.evaluation.scoring import (
     architecture_metrics,
+    complete_draws,
     complete_images,
-    complete_points,
     complete_samples,
     score_completions,
 )
@@ -217,10 +217,12 @@ def evaluate_model(
     test_images, test_masks = images[test], masks[test]
     n_point = _point_samples(evaluation)
     torch.manual_seed(evaluation["seed"])  # sampling architectures: the same completions on every rerun
-    outputs, ms = complete_images(net.inpaint, test_images, test_masks, evaluation["batch_size"], device)
-    points = complete_points(
-        net, test_images, test_masks, n_point, evaluation["seed"], evaluation["batch_size"], device
-    )
+    draws = complete_draws(net, test_images, test_masks, n_point, evaluation["seed"], evaluation["batch_size"], device)
+    if draws is not None and net.samples_when_inpainting:  # its one sample is the first of the point's draws
+        outputs, ms = draws.first, draws.ms_per_image
+    else:
+        outputs, ms = complete_images(net.inpaint, test_images, test_masks, evaluation["batch_size"], device)
+    points = None if draws is None else draws.point
     perceptual = PerceptualMetrics(
         lpips=evaluation["lpips"], fid=evaluation["fid"], lpips_net=evaluation["lpips_net"], device=str(device)
     )

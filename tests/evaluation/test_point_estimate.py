@@ -8,6 +8,7 @@ import torch
 
 from pixelheal.evaluation.scoring import complete_draws
 from pixelheal.models import make_model
+from pixelheal.models.base import mean_completion
 
 CPU = torch.device("cpu")
 
@@ -40,7 +41,7 @@ def _uint8(n: int = 3, size: int = 8) -> tuple[np.ndarray, np.ndarray]:
 
 def test_the_point_estimate_is_the_mean_of_the_samples(pixelcnn):
     images, masks = _batch()
-    point = pixelcnn.inpaint_point(images, masks, 3, generator=torch.Generator().manual_seed(1))
+    point = mean_completion(images, masks, pixelcnn.inpaint_draws(images, masks, 3, torch.Generator().manual_seed(1)))
     samples = pixelcnn.inpaint_samples(images, masks, 3, generator=torch.Generator().manual_seed(1))
     assert torch.allclose(point, torch.stack(samples).mean(0), atol=1e-6)
     known = masks.expand_as(images) == 0
@@ -51,7 +52,9 @@ def test_the_point_estimate_is_the_mean_of_the_samples(pixelcnn):
 
 def test_copies_drawn_in_groups_are_the_mean_of_those_groups(pixelcnn):
     images, masks = _batch()
-    point = pixelcnn.inpaint_point(images, masks, 3, generator=torch.Generator().manual_seed(1), max_batch=len(images))
+    point = mean_completion(
+        images, masks, pixelcnn.inpaint_draws(images, masks, 3, torch.Generator().manual_seed(1), max_batch=len(images))
+    )
     generator = torch.Generator().manual_seed(1)
     one_by_one = [pixelcnn.inpaint_samples(images, masks, 1, generator=generator)[0] for _ in range(3)]
     assert torch.allclose(point, torch.stack(one_by_one).mean(0), atol=1e-6)
@@ -60,7 +63,8 @@ def test_copies_drawn_in_groups_are_the_mean_of_those_groups(pixelcnn):
 def test_a_deterministic_architecture_returns_its_one_completion(unet):
     images, masks = _batch()
     assert not unet.stochastic
-    assert torch.equal(unet.inpaint_point(images, masks, 4), unet.inpaint(images, masks))
+    (draw,) = unet.inpaint_draws(images, masks, 4)
+    assert torch.equal(draw, unet.inpaint(images, masks))
 
 
 @pytest.mark.parametrize("n_samples", [0, -1])
@@ -68,7 +72,7 @@ def test_no_samples_are_refused(pixelcnn, unet, n_samples):
     images, masks = _batch()
     for model in (pixelcnn, unet):
         with pytest.raises(ValueError, match="n_samples must be at least 1"):
-            model.inpaint_point(images, masks, n_samples)
+            model.inpaint_draws(images, masks, n_samples)
 
 
 def test_point_completions_are_seeded_and_composited(pixelcnn):
@@ -89,7 +93,7 @@ def test_the_first_draw_is_one_of_the_samples_the_point_estimate_averages(pixelc
     images, masks = _uint8(n=2)
     draws = complete_draws(pixelcnn, images, masks, n_samples=3, seed=3, batch_size=len(images), device=CPU)
     x, m = torch.from_numpy(images).float() / 255, torch.from_numpy(masks).float()
-    samples = list(pixelcnn.inpaint_draws(x, m, 3, torch.Generator().manual_seed(3), max_batch=len(images)))
+    samples = pixelcnn.inpaint_draws(x, m, 3, torch.Generator().manual_seed(3), max_batch=len(images))
     assert np.array_equal(draws.first, (samples[0] * 255).round().to(torch.uint8).numpy())
     mean = (torch.stack(samples).mean(0) * 255).round().to(torch.uint8).numpy()
     hole = np.broadcast_to(masks == 1, images.shape)

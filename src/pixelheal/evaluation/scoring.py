@@ -113,7 +113,7 @@ def complete_draws(
     first, point, elapsed, start = np.empty_like(images), np.empty_like(images), 0.0, 0
     for x, m in _batches(images, masks, batch_size, device):
         draws, seconds = timed(
-            lambda x=x, m=m: list(model.inpaint_draws(x, m, n_samples, generator, max_batch=batch_size)), device
+            lambda x=x, m=m: model.inpaint_draws(x, m, n_samples, generator, max_batch=batch_size), device
         )
         elapsed += seconds
         first[start : start + len(x)] = to_uint8(draws[0])

@@ -7,7 +7,7 @@ shape (B, 1, H, W) with 1 = hole (missing), 0 = known. Architectures that want a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -111,8 +111,9 @@ class InpaintingModel(nn.Module):
         generator: torch.Generator | None = None,
         *,
         max_batch: int | None = None,
-    ) -> Iterator[torch.Tensor]:
-        """`n_samples` sampled completions in [0, 1], one by one; deterministic architectures yield `inpaint` once.
+    ) -> list[torch.Tensor]:
+        """`n_samples` sampled completions in [0, 1] (their point estimate: `mean_completion`); deterministic
+        architectures give `inpaint` once.
 
         `generator` (None: torch's global RNG) draws the samples; `max_batch` caps the images of one
         sampling call (copies x batch, at least one copy per call), None draws every copy in one call.
@@ -121,28 +122,13 @@ class InpaintingModel(nn.Module):
         if n_samples < 1:
             raise ValueError(f"n_samples must be at least 1, got {n_samples}")
         if not self.stochastic:
-            yield self.inpaint(images, masks)
-            return
+            return [self.inpaint(images, masks)]
         copies = n_samples if max_batch is None else max(1, max_batch // max(len(images), 1))
+        draws = []
         for start in range(0, n_samples, copies):
             # contract: an architecture that overrides `inpaint_samples` takes `generator`
-            yield from self.inpaint_samples(images, masks, min(copies, n_samples - start), generator=generator)
-
-    @torch.no_grad()
-    def inpaint_point(
-        self,
-        images: torch.Tensor,
-        masks: torch.Tensor,
-        n_samples: int,
-        generator: torch.Generator | None = None,
-        *,
-        max_batch: int | None = None,
-    ) -> torch.Tensor:
-        """Point-estimate completion in [0, 1]: the mean of `n_samples` sampled completions (`inpaint_draws`),
-        known pixels exact. Deterministic architectures return `inpaint`."""
-        return mean_completion(
-            images, masks, list(self.inpaint_draws(images, masks, n_samples, generator, max_batch=max_batch))
-        )
+            draws += self.inpaint_samples(images, masks, min(copies, n_samples - start), generator=generator)
+        return draws
 
     @torch.no_grad()
     def test_metrics(self, images: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:

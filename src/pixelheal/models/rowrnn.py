@@ -255,8 +255,8 @@ class RowRNNInpainter(AutoregressiveInpainter):
         outputs = []
         # unbind, not x[:, :, r]: each slice's backward would otherwise zero-fill a whole grid-sized gradient
         for r, row in enumerate(x.unbind(2)):  # r = 0 is the start row
-            below = torch.baddbmm(bias, self._shift(above).flatten(1, 2), weight).view_as(row)
-            above = grouped_gru(self.grus, row + below)  # (C, B, W+1, hidden) from zero states
+            from_above = torch.baddbmm(bias, self._shift(above).flatten(1, 2), weight).view_as(row)
+            above = grouped_gru(self.grus, row + from_above)  # (C, B, W+1, hidden) from zero states
             if r:
                 outputs.append(above)
         return torch.stack(outputs, dim=2)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from pixelheal.models import make_model
 from pixelheal.models.autoregressive import AutoregressiveInpainter
 from pixelheal.models.fills import fill_holes
-from pixelheal.models.rowrnn import HOLE, INFILL, START, VOCAB, RowRNNInpainter, grouped_gru
+from pixelheal.models.rowrnn import HOLE, INFILL, START, VOCAB, RowRNNInpainter, grouped_gru, stacked_gru_weights
 from pixelheal.pipelines.train.nodes import training_parameters
 from pixelheal.training import TrainConfig, train
 from tests.conftest import environment_parameters
@@ -35,7 +35,7 @@ def test_grouped_gru_is_each_nn_gru_on_its_own_sequences_with_their_gradients():
     torch.manual_seed(0)
     grus = torch.nn.ModuleList(torch.nn.GRU(5, 4, 3, batch_first=True) for _ in range(3))
     x = torch.randn(3, 2, 6, 5, requires_grad=True)
-    grouped = grouped_gru(grus, x)
+    grouped = grouped_gru(stacked_gru_weights(grus), x)
     separate = torch.stack([gru(sequences)[0] for gru, sequences in zip(grus, x)])
     assert grouped.shape == (3, 2, 6, 4) and torch.allclose(grouped, separate, atol=1e-6)
     weights = [x, *grus.parameters()]

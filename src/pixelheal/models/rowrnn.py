@@ -85,21 +85,35 @@ def _part(onehot: torch.Tensor | None, c: int) -> torch.Tensor | None:
     return None if onehot is None else onehot[:, c : c + 1]
 
 
-def grouped_gru(grus: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
-    """Top-layer outputs (G, N, T, hidden) of `grus`, GRU g over sequences x[g] (G, N, T, in), from zero states.
+GRUWeights = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # one layer's w_ih, w_hh, b_ih, b_hh
 
-    `nn.GRU`'s arithmetic (gates r, z, n), with every GRU's step in one batched matmul: the teacher-forced
-    recurrence is bound by its number of sequential steps, which one call per channel would triple.
-    """
-    hidden = grus[0].hidden_size
+
+def stacked_gru_weights(grus: nn.ModuleList) -> list[GRUWeights]:
+    """Per layer, the weights of `grus` stacked for `grouped_gru`: (G, in, 3 hidden), (G, hidden, 3 hidden), biases."""
 
     def stacked(name: str) -> torch.Tensor:
         return torch.stack([getattr(gru, name) for gru in grus])
 
-    for layer in range(grus[0].num_layers):
-        w_ih, w_hh = stacked(f"weight_ih_l{layer}").transpose(1, 2), stacked(f"weight_hh_l{layer}").transpose(1, 2)
-        b_ih, b_hh = stacked(f"bias_ih_l{layer}")[:, None], stacked(f"bias_hh_l{layer}")[:, None]
+    return [
+        (
+            stacked(f"weight_ih_l{layer}").transpose(1, 2),
+            stacked(f"weight_hh_l{layer}").transpose(1, 2),
+            stacked(f"bias_ih_l{layer}")[:, None],
+            stacked(f"bias_hh_l{layer}")[:, None],
+        )
+        for layer in range(grus[0].num_layers)
+    ]
+
+
+def grouped_gru(layers: list[GRUWeights], x: torch.Tensor) -> torch.Tensor:
+    """Top-layer outputs (G, N, T, hidden) of G GRUs (`stacked_gru_weights`), GRU g over x[g] (G, N, T, in), from zero states.
+
+    `nn.GRU`'s arithmetic (gates r, z, n), with every GRU's step in one batched matmul: the teacher-forced
+    recurrence is bound by its number of sequential steps, which one call per channel would triple.
+    """
+    for w_ih, w_hh, b_ih, b_hh in layers:
         g, n, t, _ = x.shape
+        hidden = w_hh.shape[1]
         inputs = torch.baddbmm(b_ih, x.flatten(1, 2), w_ih).view(g, n, t, 3 * hidden)  # every step's at once
         state = x.new_zeros(g, n, hidden)
         outputs = []
@@ -251,12 +265,13 @@ class RowRNNInpainter(AutoregressiveInpainter):
         c, b, _, steps, _ = x.shape
         weight = torch.stack([linear.weight for linear in self.above]).transpose(1, 2)  # (C, hidden, D)
         bias = torch.stack([linear.bias for linear in self.above])[:, None]
+        layers = stacked_gru_weights(self.grus)  # once per pass, not once per row
         above = x.new_zeros(c, b, steps, self.config.hidden)  # nothing above the start row
         outputs = []
         # unbind, not x[:, :, r]: each slice's backward would otherwise zero-fill a whole grid-sized gradient
         for r, row in enumerate(x.unbind(2)):  # r = 0 is the start row
             from_above = torch.baddbmm(bias, self._shift(above).flatten(1, 2), weight).view_as(row)
-            above = grouped_gru(self.grus, row + from_above)  # (C, B, W+1, hidden) from zero states
+            above = grouped_gru(layers, row + from_above)  # (C, B, W+1, hidden) from zero states
             if r:
                 outputs.append(above)
         return torch.stack(outputs, dim=2)

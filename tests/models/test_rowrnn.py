@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from pixelheal.models import make_model
 from pixelheal.models.autoregressive import AutoregressiveInpainter
 from pixelheal.models.fills import fill_holes
-from pixelheal.models.rowrnn import HOLE, INFILL, START, VOCAB, RowRNNInpainter, grouped_gru, stacked_gru_weights
+from pixelheal.models.rowrnn import HOLE, INFILL, START, VOCAB, RowRNNInpainter, row_recurrence, stacked_gru_weights
 from pixelheal.pipelines.train.nodes import training_parameters
 from pixelheal.training import TrainConfig, train
 from tests.conftest import environment_parameters
@@ -31,16 +31,35 @@ def _batch(channels: int = 3, size: int = 7, n: int = 3, p: float = 0.35, seed: 
     return images, masks
 
 
-def test_grouped_gru_is_each_nn_gru_on_its_own_sequences_with_their_gradients():
+def _rows_one_by_one(x, grus, aboves):
+    """The row recurrence as first written: row after row, nn.GRU per group, above = Linear(row above, shifted)."""
+    per_group = []
+    for rows, gru, above in zip(x, grus, aboves):  # rows (B, R, S, D)
+        previous = rows.new_zeros(rows.shape[0], rows.shape[2], gru.hidden_size)
+        outputs = []
+        for row in rows.unbind(1):
+            shifted = torch.cat([previous[:, 1:], previous[:, -1:]], dim=1)  # step k sees step k+1 of the row above
+            previous = gru(row + above(shifted))[0]
+            outputs.append(previous)
+        per_group.append(torch.stack(outputs[1:], dim=1))
+    return torch.stack(per_group)
+
+
+@pytest.mark.parametrize("n_layers, rows, steps", [(1, 4, 5), (2, 5, 3), (3, 6, 7), (3, 2, 1), (2, 3, 9)])
+def test_row_recurrence_is_each_row_after_the_other_with_nn_gru_and_the_same_gradients(n_layers, rows, steps):
     torch.manual_seed(0)
-    grus = torch.nn.ModuleList(torch.nn.GRU(5, 4, 3, batch_first=True) for _ in range(3))
-    x = torch.randn(3, 2, 6, 5, requires_grad=True)
-    grouped = grouped_gru(stacked_gru_weights(grus), x)
-    separate = torch.stack([gru(sequences)[0] for gru, sequences in zip(grus, x)])
-    assert grouped.shape == (3, 2, 6, 4) and torch.allclose(grouped, separate, atol=1e-6)
-    weights = [x, *grus.parameters()]
+    grus = torch.nn.ModuleList(torch.nn.GRU(5, 4, n_layers, batch_first=True) for _ in range(3))
+    aboves = torch.nn.ModuleList(torch.nn.Linear(4, 5) for _ in range(3))
+    x = torch.randn(3, 2, rows, steps, 5, requires_grad=True)
+    weight = torch.stack([linear.weight for linear in aboves]).transpose(1, 2)
+    bias = torch.stack([linear.bias for linear in aboves])[:, None]
+    wavefront = row_recurrence(x, stacked_gru_weights(grus), weight, bias)
+    reference = _rows_one_by_one(x, grus, aboves)
+    assert wavefront.shape == (3, 2, rows - 1, steps, 4)
+    assert torch.allclose(wavefront, reference, atol=1e-6)
+    weights = [x, *grus.parameters(), *aboves.parameters()]
     for mine, theirs in zip(
-        torch.autograd.grad(grouped.pow(2).sum(), weights), torch.autograd.grad(separate.pow(2).sum(), weights)
+        torch.autograd.grad(wavefront.pow(2).sum(), weights), torch.autograd.grad(reference.pow(2).sum(), weights)
     ):
         assert torch.allclose(mine, theirs, atol=1e-5)
 

@@ -89,7 +89,7 @@ GRUWeights = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # on
 
 
 def stacked_gru_weights(grus: nn.ModuleList) -> list[GRUWeights]:
-    """Per layer, the weights of `grus` stacked for `grouped_gru`: (G, in, 3 hidden), (G, hidden, 3 hidden), biases."""
+    """Per layer, the weights of `grus` stacked for `row_recurrence`: (G, in, 3 hidden), (G, hidden, 3 hidden), biases."""
 
     def stacked(name: str) -> torch.Tensor:
         return torch.stack([getattr(gru, name) for gru in grus])
@@ -105,27 +105,101 @@ def stacked_gru_weights(grus: nn.ModuleList) -> list[GRUWeights]:
     ]
 
 
-def grouped_gru(layers: list[GRUWeights], x: torch.Tensor) -> torch.Tensor:
-    """Top-layer outputs (G, N, T, hidden) of G GRUs (`stacked_gru_weights`), GRU g over x[g] (G, N, T, in), from zero states.
+def _gru_step(gate_inputs: torch.Tensor, state: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor) -> torch.Tensor:
+    """One GRU step of G GRUs at once (`nn.GRU`'s gates r, z, n): new state (G, N, hidden) from the input's
+    gate projections (G, N, 3 hidden) and the state (G, N, hidden)."""
+    hidden = state.shape[-1]
+    # split, not slices: a slice's backward zero-fills a gradient of its whole input
+    gates, new_gate = gate_inputs.split([2 * hidden, hidden], -1)
+    recurrent, new_recurrent = torch.baddbmm(b_hh, state, w_hh).split([2 * hidden, hidden], -1)
+    reset, update = torch.sigmoid(gates + recurrent).chunk(2, -1)
+    new = torch.tanh(new_gate + reset * new_recurrent)
+    return new + update * (state - new)
 
-    `nn.GRU`'s arithmetic (gates r, z, n), with every GRU's step in one batched matmul: the teacher-forced
-    recurrence is bound by its number of sequential steps, which one call per channel would triple.
+
+def row_recurrence(
+    x: torch.Tensor, layers: list[GRUWeights], above_weight: torch.Tensor, above_bias: torch.Tensor
+) -> torch.Tensor:
+    """Teacher-forced top-layer outputs (G, B, R-1, S, hidden) of G row recurrences over grids x (G, B, R, S, D).
+
+    Row r of grid g runs GRU g (`stacked_gru_weights`) from zero states over its S steps; step k's input is
+    x[g, :, r, k] plus `above` (above_weight (G, hidden, D), above_bias (G, 1, D)) of row r-1's top-layer output
+    after its step min(k+1, S-1) (zeros above row 0, which is not returned).
+
+    Cell (layer l, row r, step k) depends on (l, r, k-1), (l-1, r, k) and (top, r-1, k+1) only, so it runs at tick
+    (L+1) r + k + l: a wavefront of about (L+1) R + S ticks, each tick one batched step per layer over all of the
+    layer's active cells, instead of R L S sequential steps. The recurrence is bound by its number of sequential
+    steps, not by its arithmetic.
     """
-    for w_ih, w_hh, b_ih, b_hh in layers:
-        g, n, t, _ = x.shape
-        hidden = w_hh.shape[1]
-        inputs = torch.baddbmm(b_ih, x.flatten(1, 2), w_ih).view(g, n, t, 3 * hidden)  # every step's at once
-        state = x.new_zeros(g, n, hidden)
-        outputs = []
-        # split, not slices: a slice's backward zero-fills a gradient of its whole input, every step
-        for gates, new_gate in zip(*(part.unbind(2) for part in inputs.split([2 * hidden, hidden], -1))):
-            recurrent, new_recurrent = torch.baddbmm(b_hh, state, w_hh).split([2 * hidden, hidden], -1)
-            reset, update = torch.sigmoid(gates + recurrent).chunk(2, -1)
-            new = torch.tanh(new_gate + reset * new_recurrent)
-            state = new + update * (state - new)
-            outputs.append(state)
-        x = torch.stack(outputs, dim=2)
-    return x
+    g, b, rows, steps, _ = x.shape
+    n_layers, hidden = len(layers), layers[0][1].shape[1]
+    lag = n_layers + 1  # row r starts `lag` ticks after row r-1: its step k reads row r-1's top layer at step k+1
+    ticks = lag * (rows - 1) + steps + n_layers - 1
+
+    def span(tick: int, layer: int) -> range:
+        """Rows active in `layer` at `tick` (its step is tick - layer - lag * row), in ascending order."""
+        s = tick - layer
+        return range(max(0, -((steps - 1 - s) // lag)), min(rows - 1, s // lag) + 1) if s >= 0 else range(0)
+
+    # Layer 0's input projections of every cell (the row above's part comes later), in tick order.
+    order = [r * steps + t - lag * r for t in range(ticks) for r in span(t, 0)]
+    counts = [len(span(t, 0)) for t in range(ticks)]
+    index = torch.tensor(order, device=x.device)
+    w_ih0, _, b_ih0, _ = layers[0]
+    cells = x.permute(0, 2, 3, 1, 4).flatten(1, 2).index_select(1, index)  # (G, R S, B, D)
+    bias0 = torch.baddbmm(b_ih0, above_bias, w_ih0)  # above's bias goes through w_ih like x
+    projected = torch.baddbmm(bias0, cells.flatten(1, 2), w_ih0).view(g, rows * steps, b, 3 * hidden)
+    inputs0 = projected.split(counts, dim=1)
+    above_gates = torch.bmm(above_weight, w_ih0)  # (G, hidden, 3 hidden): row above's state → layer 0's gates
+
+    zero = x.new_zeros(g, 1, b, hidden)
+    states: list[torch.Tensor | None] = [None] * n_layers  # per layer, its output (G, n, B, hidden) at the last tick
+    tops: list[torch.Tensor] = []  # the top layer's outputs, per tick
+
+    def carried(layer: int, tick: int) -> torch.Tensor:
+        """The state of `layer`'s rows active at `tick`: their output at tick-1, zeros for a row starting now."""
+        now, before, previous = span(tick, layer), span(tick - 1, layer), states[layer]
+        kept = range(max(now.start, before.start), min(now.stop, before.stop))
+        parts = [previous[:, kept.start - before.start : kept.stop - before.start]] if len(kept) else []
+        return torch.cat(parts + [zero] * (len(now) - len(kept)), dim=1)  # at most one row starts per tick
+
+    def from_above(tick: int) -> torch.Tensor:
+        """Row r-1's top-layer outputs read by layer 0's active rows r at `tick` (zeros above row 0)."""
+        parts = []
+        for r in span(tick, 0):
+            k = tick - lag * r
+            if r == 0:
+                parts.append(zero)
+                continue
+            source = tick - 1 if k < steps - 1 else tick - 2  # the last step reads the row above's last step
+            j = r - 1 - span(source, n_layers - 1).start
+            parts.append(tops[source][:, j : j + 1])
+        return torch.cat(parts, dim=1)
+
+    for t in range(ticks):
+        # Top layer first: each layer reads the one below it as it was at the previous tick.
+        for layer in reversed(range(n_layers)):
+            active = len(span(t, layer))
+            if not active:
+                states[layer] = None
+                if layer == n_layers - 1:
+                    tops.append(zero[:, :0])
+                continue
+            w_ih, w_hh, b_ih, b_hh = layers[layer]
+            if layer:
+                gate_inputs = torch.baddbmm(b_ih, states[layer - 1].flatten(1, 2), w_ih)
+            else:
+                gate_inputs = torch.baddbmm(inputs0[t].flatten(1, 2), from_above(t).flatten(1, 2), above_gates)
+            state = _gru_step(gate_inputs, carried(layer, t).flatten(1, 2), w_hh, b_hh)
+            states[layer] = state.view(g, active, b, hidden)
+            if layer == n_layers - 1:
+                tops.append(states[layer])
+
+    # Back from tick order to (row, step) order: the top layer's cells come in layer 0's order, `lag - 1` ticks later.
+    position = torch.empty_like(index)
+    position[index] = torch.arange(len(order), device=x.device)
+    out = torch.cat(tops, dim=1).index_select(1, position[steps:])  # row 0 is not returned
+    return out.view(g, rows - 1, steps, b, hidden).permute(0, 3, 1, 2, 4)
 
 
 class RowRNNInpainter(AutoregressiveInpainter):
@@ -254,27 +328,11 @@ class RowRNNInpainter(AutoregressiveInpainter):
 
     # ----- the recurrence, teacher-forced ------------------------------------------------------
 
-    @staticmethod
-    def _shift(above: torch.Tensor) -> torch.Tensor:
-        """Row states (..., W+1, hidden) aligned to steps: step k gets the state after reading pixel k."""
-        return torch.cat([above[..., 1:, :], above[..., -1:, :]], dim=-2)  # the pad step W reuses the row summary
-
     def _row_states(self, grids: list[torch.Tensor]) -> torch.Tensor:
         """Teacher-forced top-layer GRU outputs (C, B, H, W+1, hidden) of every channel for every image row."""
-        x = torch.stack(grids)  # (C, B, H+1, W+1, D)
-        c, b, _, steps, _ = x.shape
         weight = torch.stack([linear.weight for linear in self.above]).transpose(1, 2)  # (C, hidden, D)
         bias = torch.stack([linear.bias for linear in self.above])[:, None]
-        layers = stacked_gru_weights(self.grus)  # once per pass, not once per row
-        above = x.new_zeros(c, b, steps, self.config.hidden)  # nothing above the start row
-        outputs = []
-        # unbind, not x[:, :, r]: each slice's backward would otherwise zero-fill a whole grid-sized gradient
-        for r, row in enumerate(x.unbind(2)):  # r = 0 is the start row
-            from_above = torch.baddbmm(bias, self._shift(above).flatten(1, 2), weight).view_as(row)
-            above = grouped_gru(layers, row + from_above)  # (C, B, W+1, hidden) from zero states
-            if r:
-                outputs.append(above)
-        return torch.stack(outputs, dim=2)
+        return row_recurrence(torch.stack(grids), stacked_gru_weights(self.grus), weight, bias)
 
     def _pixel_states(
         self, images: torch.Tensor, masks: torch.Tensor, filled: torch.Tensor | None, onehot: torch.Tensor | None = None
@@ -364,6 +422,11 @@ class RowRNNInpainter(AutoregressiveInpainter):
         """Per channel the row states (B, W+1, hidden) above the start row: zeros."""
         b, _, _, w = values.shape
         return [values.new_zeros(b, w + 1, self.config.hidden, dtype=self.embed.weight.dtype)] * self.channels
+
+    @staticmethod
+    def _shift(above: torch.Tensor) -> torch.Tensor:
+        """Row states (..., W+1, hidden) aligned to steps: step k gets the state after reading pixel k."""
+        return torch.cat([above[..., 1:, :], above[..., -1:, :]], dim=-2)  # the pad step W reuses the row summary
 
     def run_steps(
         self,

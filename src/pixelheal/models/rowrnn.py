@@ -165,16 +165,17 @@ def row_recurrence(
 
     def from_above(tick: int) -> torch.Tensor:
         """Row r-1's top-layer outputs read by layer 0's active rows r at `tick` (zeros above row 0)."""
-        parts = []
-        for r in span(tick, 0):
-            k = tick - lag * r
-            if r == 0:
-                parts.append(zero)
-                continue
-            source = tick - 1 if k < steps - 1 else tick - 2  # the last step reads the row above's last step
-            j = r - 1 - span(source, n_layers - 1).start
-            parts.append(tops[source][:, j : j + 1])
-        return torch.cat(parts, dim=1)
+        rows, top = span(tick, 0), n_layers - 1
+        parts, first = [], rows.start
+        if first == 0:
+            parts, first = [zero], 1
+        if first < rows.stop and tick - lag * first == steps - 1:  # the last step reads the row above's, 2 ticks ago
+            j = first - 1 - span(tick - 2, top).start
+            parts, first = [*parts, tops[tick - 2][:, j : j + 1]], first + 1
+        if first < rows.stop:  # the others read the row above's next step, computed at the previous tick
+            j = first - 1 - span(tick - 1, top).start
+            parts.append(tops[tick - 1][:, j : j + rows.stop - first])
+        return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
 
     for t in range(ticks):
         # Top layer first: each layer reads the one below it as it was at the previous tick.

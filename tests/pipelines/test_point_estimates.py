@@ -104,6 +104,27 @@ def test_a_missing_point_samples_is_refused_naming_it(data):
         _metrics(data, UNET, evaluation)
 
 
+def test_point_samples_per_architecture_give_each_its_own_count_and_the_default_to_the_others(data, results):
+    per_architecture = _metrics(data, PIXELCNN, EVALUATION | {"point_samples": {"default": 2, "pixelcnn": 3}})
+    three = _metrics(data, PIXELCNN, EVALUATION | {"point_samples": 3})
+    assert {key: per_architecture[key] for key in POINT_KEYS} == {key: three[key] for key in POINT_KEYS}
+    by_default = _metrics(data, PIXELCNN, EVALUATION | {"point_samples": {"default": 2, "rowrnn": 8}})
+    assert {key: by_default[key] for key in POINT_KEYS} == {key: results["pixelcnn"][key] for key in POINT_KEYS}
+
+
+@pytest.mark.parametrize(
+    ("point_samples", "message"),
+    [
+        ({"default": 2, "pixelcnn": 0}, r"^evaluation\.point_samples\.pixelcnn: expected an integer of at least 1"),
+        ({"rowrnn": 8}, r"^evaluation\.point_samples: gives no count for 'pixelcnn' and no default$"),
+        ({"default": 2, "pixelcnnn": 4}, r"^evaluation\.point_samples: names no architecture \['pixelcnnn'\]"),
+    ],
+)
+def test_a_bad_point_samples_mapping_is_refused_naming_the_entry(data, point_samples, message):
+    with pytest.raises(ValueError, match=message):
+        _metrics(data, PIXELCNN, EVALUATION | {"point_samples": point_samples})
+
+
 def test_a_sampling_architectures_one_sample_is_the_first_point_draw_not_another_pass(data, results, monkeypatch):
     def no_extra_pass(*args, **kwargs):
         raise AssertionError("a sampling architecture was run again for its one-sample scores")

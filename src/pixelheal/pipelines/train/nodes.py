@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -28,7 +28,7 @@ from pixelheal.evaluation.scoring import (
     score_completions,
 )
 from pixelheal.masks import make_mask_generator
-from pixelheal.models import from_checkpoint, make_model
+from pixelheal.models import ARCHITECTURES, from_checkpoint, make_model
 from pixelheal.models.base import InpaintingModel
 from pixelheal.models.checkpoint import Checkpoint
 from pixelheal.training import TrainConfig, TrainResult, train
@@ -215,7 +215,7 @@ def evaluate_model(
     net = from_checkpoint(checkpoint).to(device)
     test = np.asarray(split_indices["test"])
     test_images, test_masks = images[test], masks[test]
-    n_point = _point_samples(evaluation)
+    n_point = _point_samples(evaluation, kind)
     torch.manual_seed(evaluation["seed"])  # sampling architectures: the same completions on every rerun
     draws = complete_draws(net, test_images, test_masks, n_point, evaluation["seed"], evaluation["batch_size"], device)
     if draws is not None and net.samples_when_inpainting:  # its one sample is the first of the point's draws
@@ -243,12 +243,25 @@ def evaluate_model(
     return results, grid, loss_curve(history[losses])
 
 
-def _point_samples(evaluation: dict[str, Any]) -> int:
-    """`evaluation.point_samples` checked: the samples averaged into a sampling architecture's point estimate."""
-    n = evaluation.get("point_samples")
+def _point_samples(evaluation: dict[str, Any], kind: str) -> int:
+    """`evaluation.point_samples` for architecture `kind`, checked: the samples averaged into a sampling
+    architecture's point estimate. One count for every architecture, or a mapping of architecture → count with a
+    `default` for the others (a fast sampler can afford more draws than a slow one in the same evaluation time)."""
+    n, key = evaluation.get("point_samples"), "evaluation.point_samples"
+    if isinstance(n, Mapping):
+        unknown = sorted(set(n) - {"default", *ARCHITECTURES})
+        require(not unknown, key, f"names no architecture {unknown}; known: default, {', '.join(ARCHITECTURES)}")
+        for name, count in n.items():
+            _require_count(count, f"{key}.{name}")
+        require(kind in n or "default" in n, key, f"gives no count for {kind!r} and no default")
+        return n.get(kind, n.get("default"))
+    return _require_count(n, key)
+
+
+def _require_count(n: object, key: str) -> int:
     require(
         isinstance(n, int) and not isinstance(n, bool) and n >= 1,
-        "evaluation.point_samples",
+        key,
         f"expected an integer of at least 1 (samples averaged into the point-estimate completion), got {n!r}",
     )
     return n

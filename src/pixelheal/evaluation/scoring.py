@@ -41,6 +41,21 @@ def _batches(images: np.ndarray, masks: np.ndarray, batch_size: int, device: tor
         yield x, torch.from_numpy(np.ascontiguousarray(masks[start : start + batch_size])).float().to(device)
 
 
+def _timed_batches(
+    infer: Callable[[torch.Tensor, torch.Tensor], T],
+    images: np.ndarray,
+    masks: np.ndarray,
+    batch_size: int,
+    device: torch.device,
+) -> Iterator[tuple[slice, torch.Tensor, torch.Tensor, T, float]]:
+    """Per batch: its rows, its images and masks on `device`, what `infer` made of them and the seconds it took."""
+    start = 0
+    for x, m in _batches(images, masks, batch_size, device):
+        result, seconds = timed(lambda x=x, m=m: infer(x, m), device)
+        yield slice(start, start + len(x)), x, m, result, seconds
+        start += len(x)
+
+
 @torch.no_grad()
 def complete_images(
     inpaint: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
@@ -50,12 +65,9 @@ def complete_images(
     device: torch.device,
 ) -> tuple[np.ndarray, float]:
     """Composited uint8 completions of `images` (N, C, H, W) and the inference time in ms per image."""
-    outputs, elapsed, start = np.empty_like(images), 0.0, 0
-    for x, m in _batches(images, masks, batch_size, device):
-        out, seconds = timed(lambda x=x, m=m: inpaint(x, m), device)
-        elapsed += seconds
-        outputs[start : start + len(x)] = to_uint8(out)
-        start += len(x)
+    outputs, elapsed = np.empty_like(images), 0.0
+    for part, _, _, out, seconds in _timed_batches(inpaint, images, masks, batch_size, device):
+        outputs[part], elapsed = to_uint8(out), elapsed + seconds
     return outputs, 1000 * elapsed / max(len(images), 1)
 
 
@@ -110,15 +122,14 @@ def complete_draws(
     if not model.stochastic:
         return None
     generator = torch.Generator(device).manual_seed(seed)
-    first, point, elapsed, start = np.empty_like(images), np.empty_like(images), 0.0, 0
-    for x, m in _batches(images, masks, batch_size, device):
-        draws, seconds = timed(
-            lambda x=x, m=m: model.inpaint_draws(x, m, n_samples, generator, max_batch=batch_size), device
-        )
+
+    def draw(x: torch.Tensor, m: torch.Tensor) -> list[torch.Tensor]:
+        return model.inpaint_draws(x, m, n_samples, generator, max_batch=batch_size)
+
+    first, point, elapsed = np.empty_like(images), np.empty_like(images), 0.0
+    for part, x, m, draws, seconds in _timed_batches(draw, images, masks, batch_size, device):
+        first[part], point[part] = to_uint8(draws[0]), to_uint8(mean_completion(x, m, draws))
         elapsed += seconds
-        first[start : start + len(x)] = to_uint8(draws[0])
-        point[start : start + len(x)] = to_uint8(mean_completion(x, m, draws))
-        start += len(x)
     return Draws(first, point, 1000 * elapsed / max(len(images) * n_samples, 1))
 
 

@@ -8,7 +8,13 @@ from skimage.restoration import inpaint_biharmonic
 
 from pixelheal.masks import make_mask_generator
 from pixelheal.models import make_model
-from pixelheal.models.fills import biharmonic_fill, fill_holes, masked_input, smooth_fill
+from pixelheal.models.fills import (
+    biharmonic_fill,
+    conjugate_gradients_only,
+    fill_holes,
+    masked_input,
+    smooth_fill,
+)
 
 
 def ramp_with_hole() -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,13 +52,29 @@ def test_biharmonic_fill_solves_the_system_scikit_image_solves(cifar_sample):
             for image, mask in zip(images.double(), masks)
         ]
     ).transpose(0, 3, 1, 2)
-    converged = biharmonic_fill(images.double(), masks.double(), tolerance=0.0)
-    assert np.abs(converged.numpy() - expected).max() < 1e-4
-    # The default tolerance stops in float32 within a grey level of it everywhere: networks that start
-    # from the fill start at the baseline's completion.
-    assert (biharmonic_fill(images, masks) - converged.float()).abs().max() < 1 / 255
-    # Stopped early, the fill is measurably further off (so the tolerance is what decides).
-    assert (biharmonic_fill(images, masks, max_iterations=10) - converged.float()).abs().max() > 1 / 255
+    exact = biharmonic_fill(images.double(), masks.double())  # factorised: eager, on the CPU, 32x32
+    assert np.abs(exact.numpy() - expected).max() < 1e-4
+    assert (biharmonic_fill(images, masks) - exact.float()).abs().max() < 0.05 / 255
+    with conjugate_gradients_only():  # what an exported graph runs
+        converged = biharmonic_fill(images.double(), masks.double(), tolerance=0.0)
+        assert np.abs(converged.numpy() - expected).max() < 1e-4
+        # The default tolerance stops in float32 within a grey level of it everywhere: networks that start
+        # from the fill start at the baseline's completion.
+        assert (biharmonic_fill(images, masks) - exact.float()).abs().max() < 1 / 255
+        # Stopped early, the fill is measurably further off (so the tolerance is what decides).
+        assert (biharmonic_fill(images, masks, max_iterations=10) - exact.float()).abs().max() > 1 / 255
+
+
+def test_the_factorised_and_the_iterated_solve_agree_and_large_images_iterate():
+    torch.manual_seed(0)
+    images, masks = torch.rand(3, 3, 40, 40, dtype=torch.float64), (torch.rand(3, 1, 40, 40) < 0.3).double()
+    masks[1] = 1  # nothing known: both keep mid-grey
+    small = images[..., :32, :32], masks[..., :32, :32]
+    with conjugate_gradients_only():
+        iterated_small = biharmonic_fill(*small, tolerance=1e-12, max_iterations=5000)
+        iterated_large = biharmonic_fill(images, masks)
+    assert torch.allclose(biharmonic_fill(*small), iterated_small, atol=1e-8)
+    assert torch.equal(biharmonic_fill(images, masks), iterated_large)  # 1,600 pixels: over DIRECT_MAX_PIXELS
 
 
 def test_each_image_and_channel_is_its_own_system():

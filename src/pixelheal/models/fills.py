@@ -7,7 +7,11 @@ with 1 = hole; known pixels are returned unchanged.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import typing
+from collections.abc import Iterator
 from typing import Literal
 
 import torch
@@ -24,6 +28,12 @@ HOLE_FILLS: tuple[str, ...] = typing.get_args(HoleFill)
 BIHARMONIC_TOLERANCE = 3e-4
 BIHARMONIC_MAX_ITERATIONS = 500  # a bound on the work for very wide holes
 _CHECK_EVERY = 10  # eager iterations between convergence checks (each one waits for the device)
+# Up to this many pixels an eager CPU fill factorises each image's system (one dense Cholesky shared by its
+# channels) instead of iterating: 64 CIFAR images with 5-50 % holes take about 40 ms here against 115 ms by
+# conjugate gradients, a quarter of a U-Net's bf16 training step, and the solution is exact. The dense operator
+# has (H W)^2 entries and the factorisation n^3 / 3 steps for n hole pixels, so larger images iterate.
+DIRECT_MAX_PIXELS = 32 * 32
+_ITERATIVE_ONLY = contextvars.ContextVar("iterative_only", default=False)
 
 
 def smooth_fill(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -69,6 +79,56 @@ def _safe_divide(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Te
     return torch.where(positive, numerator / denominator.where(positive, 1), torch.zeros_like(numerator))
 
 
+@contextlib.contextmanager
+def conjugate_gradients_only() -> Iterator[None]:
+    """Within the block every biharmonic fill iterates, as an exported graph does (ONNX has no Cholesky)."""
+    token = _ITERATIVE_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _ITERATIVE_ONLY.reset(token)
+
+
+def _solves_directly(images: torch.Tensor) -> bool:
+    """Whether this fill factorises its systems: eager, on the CPU, images of up to DIRECT_MAX_PIXELS."""
+    return not (
+        _ITERATIVE_ONLY.get()
+        or torch.compiler.is_exporting()
+        or torch.jit.is_tracing()
+        or images.device.type != "cpu"
+        or images.shape[-2] * images.shape[-1] > DIRECT_MAX_PIXELS
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _bilaplacian_matrix(height: int, width: int, dtype: torch.dtype) -> torch.Tensor:
+    """The grid bilaplacian (Neumann borders) as a dense, symmetric (H W, H W) matrix."""
+    pixels = height * width
+    basis = torch.eye(pixels, dtype=dtype).view(pixels, 1, height, width)  # one image per pixel's indicator
+    degree = _neighbour_sum(torch.ones_like(basis[:1]))
+    return _bilaplacian(basis, degree).view(pixels, pixels)
+
+
+def _solve_directly(u: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """u (B, C, H, W) with each image's hole replaced by the exact solution of its system.
+
+    The hole block of the bilaplacian is positive definite once one pixel is known; an image with
+    no hole or no known pixel keeps `u`.
+    """
+    shape, pixels = u.shape, u.shape[-2] * u.shape[-1]
+    matrix = _bilaplacian_matrix(*shape[-2:], u.dtype)
+    holes = masks.flatten(1) > 0  # (B, HW)
+    degree = _neighbour_sum(torch.ones_like(masks[:1]))
+    rhs = -_bilaplacian(u * (1 - masks), degree).flatten(2)  # (B, C, HW): minus the operator on the known pixels
+    solved = u.flatten(2).clone()
+    for i, hole in enumerate(holes):
+        index = hole.nonzero().squeeze(1)
+        if 0 < len(index) < pixels:
+            factor = torch.linalg.cholesky(matrix[index[:, None], index])
+            solved[i, :, index] = torch.cholesky_solve(rhs[i][:, index].T, factor).T
+    return solved.view(shape)
+
+
 def _clip_to_known_range(filled: torch.Tensor, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """Clip each image and channel to the range of its known pixels, as scikit-image does."""
     hole = masks.bool().expand_as(images)
@@ -104,17 +164,20 @@ def biharmonic_fill(
 ) -> torch.Tensor:
     """Holes filled by biharmonic interpolation: the system scikit-image's `inpaint_biharmonic` solves.
 
-    Solves Δ²u = 0 on the hole pixels (Neumann borders) by batched conjugate gradients from the
-    push-pull fill, until every system's residual norm is `tolerance` times its initial one (or
-    after `max_iterations`). Shifted adds on the whole batch instead of one sparse solve per image.
-    Under `torch.export` the stop is a `torch.while_loop`, which ONNX carries as a Loop.
+    Solves Δ²u = 0 on the hole pixels (Neumann borders). Eager CPU fills of small images (see
+    DIRECT_MAX_PIXELS) factorise each image's system exactly. Otherwise batched conjugate gradients
+    run from the push-pull fill, until every system's residual norm is `tolerance` times its initial
+    one (or after `max_iterations`): shifted adds on the whole batch. Under `torch.export` the stop
+    is a `torch.while_loop`, which ONNX carries as a Loop.
     """
+    u = smooth_fill(images, masks)
+    if _solves_directly(images):
+        return _clip_to_known_range(_solve_directly(u, masks), images, masks)
     degree = _neighbour_sum(torch.ones_like(masks[:1]))  # (1, 1, H, W): neighbours inside the image
 
     def lhs(x: torch.Tensor) -> torch.Tensor:
         return masks * _bilaplacian(x, degree)
 
-    u = smooth_fill(images, masks)
     r = -lhs(u)  # the residual lives on the hole: known pixels never move
     p, rr = r.clone(), _per_system_dot(r, r)  # a copy: a while_loop's carried tensors must not alias
     solved = rr * tolerance**2

@@ -14,8 +14,9 @@ antialiased bilinear resize `models.crops` uses. The sampling architectures (pix
 
 `check_export` runs every export against `model.inpaint` on random images and holes, at the export
 size and, when dynamic, at a second size; there a biharmonic fill iterates as in the graph (eager
-CPU fills of small images factorise exactly instead, within a grey level of the iterated fill). onnx and onnxruntime are imported on first use: the
-parameter pre-flight imports this module for every `kedro run`.
+CPU fills of small images factorise exactly instead, within a grey level of the iterated fill).
+onnx and onnxruntime are imported on first use: the parameter pre-flight imports this module for
+every `kedro run`.
 """
 
 from __future__ import annotations

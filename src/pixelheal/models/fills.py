@@ -29,9 +29,9 @@ BIHARMONIC_TOLERANCE = 3e-4
 BIHARMONIC_MAX_ITERATIONS = 500  # a bound on the work for very wide holes
 _CHECK_EVERY = 10  # eager iterations between convergence checks (each one waits for the device)
 # Up to this many pixels an eager CPU fill factorises each image's system (one dense Cholesky shared by its
-# channels) instead of iterating: 64 CIFAR images with 5-50 % holes took 34 ms here against 79 ms by
-# conjugate gradients, a quarter of a U-Net's bf16 training step, and the solution is exact. The dense operator
-# has (H W)^2 entries and the factorisation n^3 / 3 steps for n hole pixels, so larger images iterate.
+# channels) instead of iterating: 64 CIFAR images with 5-50 % holes took 34 ms here against 79 ms by conjugate
+# gradients (about a quarter of a GAN's bf16 training step), and the solution is exact. The dense operator has
+# (H W)^2 entries and the factorisation n^3 / 3 steps for n hole pixels, so larger images iterate.
 DIRECT_MAX_PIXELS = 32 * 32
 _ITERATIVE_ONLY = contextvars.ContextVar("iterative_only", default=False)
 
@@ -109,7 +109,7 @@ def _bilaplacian_matrix(height: int, width: int, dtype: torch.dtype) -> torch.Te
     return _bilaplacian(basis, degree).view(pixels, pixels)
 
 
-def _solve_directly(u: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+def _solve_directly(u: torch.Tensor, masks: torch.Tensor, degree: torch.Tensor) -> torch.Tensor:
     """u (B, C, H, W) with each image's hole replaced by the exact solution of its system.
 
     The hole block of the bilaplacian is positive definite once one pixel is known; an image with
@@ -118,7 +118,6 @@ def _solve_directly(u: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     shape, pixels = u.shape, u.shape[-2] * u.shape[-1]
     matrix = _bilaplacian_matrix(*shape[-2:], u.dtype)
     holes = masks.flatten(1) > 0  # (B, HW)
-    degree = _neighbour_sum(torch.ones_like(masks[:1]))
     rhs = -_bilaplacian(u * (1 - masks), degree).flatten(2)  # (B, C, HW): minus the operator on the known pixels
     solved = u.flatten(2).clone()
     for i, hole in enumerate(holes):
@@ -171,9 +170,9 @@ def biharmonic_fill(
     is a `torch.while_loop`, which ONNX carries as a Loop.
     """
     u = smooth_fill(images, masks)
-    if _solves_directly(images):
-        return _clip_to_known_range(_solve_directly(u, masks), images, masks)
     degree = _neighbour_sum(torch.ones_like(masks[:1]))  # (1, 1, H, W): neighbours inside the image
+    if _solves_directly(images):
+        return _clip_to_known_range(_solve_directly(u, masks, degree), images, masks)
 
     def lhs(x: torch.Tensor) -> torch.Tensor:
         return masks * _bilaplacian(x, degree)

@@ -74,6 +74,7 @@ class TrainConfig:
     batch_size: int = 64
     optimizer: str = "adamw"  # one of OPTIMIZERS
     lr: float = 1e-3
+    muon_lr: float = 0.02  # optimizer muon: the rate of its orthogonalised weight matrices (`lr`: the other parameters)
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     device: str = "auto"
@@ -100,6 +101,7 @@ class TrainConfig:
             self.optimizer in OPTIMIZERS, "optimizer", f"unknown kind {self.optimizer!r}; known: {list(OPTIMIZERS)}"
         )
         require(self.lr > 0, "lr", f"must be positive, got {self.lr}")
+        require(self.muon_lr > 0, "muon_lr", f"must be positive, got {self.muon_lr}")
         require(all(0 <= beta < 1 for beta in self.betas), "betas", f"must be in [0, 1), got {list(self.betas)}")
         require(self.weight_decay >= 0, "weight_decay", f"must be at least 0, got {self.weight_decay}")
         require(self.num_workers >= 0, "num_workers", f"must be at least 0, got {self.num_workers}")
@@ -208,9 +210,10 @@ def validate(
 
 
 def _set_lr(optimizers: dict[str, torch.optim.Optimizer], lr: float) -> None:
+    """The scheduled rate `lr` in every group, times the group's own `lr_scale` (Muon's matrices: muon_lr / lr)."""
     for optimizer in optimizers.values():
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
 
 
 def _train_epoch(
@@ -375,7 +378,14 @@ def train(
     if cfg.compile:
         compile_networks(model, device, where)
     optimizers = model.make_optimizers(
-        partial(make_optimizer, cfg.optimizer, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+        partial(
+            make_optimizer,
+            cfg.optimizer,
+            lr=cfg.lr,
+            betas=tuple(cfg.betas),
+            weight_decay=cfg.weight_decay,
+            muon_lr=cfg.muon_lr,
+        )
     )
     average = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay and ranks.leader else None
     pin_memory = device.type == "cuda" if cfg.pin_memory is None else cfg.pin_memory

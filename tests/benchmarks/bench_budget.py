@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("architecture", help="a block of conf/cifar10_cpu: unet_frm, unet_aspp, gan, ...")
     parser.add_argument("--seconds", type=float, default=200.0, help="the training budget (time_budget_s)")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="keys of the block, e.g. training.lr=0.004")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # KEY=VALUE may follow --seconds
     params = environment_parameters(ENV)
     if args.architecture not in params or "model" not in params[args.architecture]:
         raise SystemExit(f"bench_budget: conf/{ENV} has no architecture block {args.architecture!r}")

@@ -95,14 +95,16 @@ def main() -> None:
         override(block, assignment)
     block["training"]["time_budget_s"] = args.seconds
     where = f"{args.architecture}.training"
-    training = training_parameters(block["training"], where)
-
     images = np.load(PROJECT_ROOT / DATA["images"], mmap_mode="r")
     masks = np.load(PROJECT_ROOT / DATA["masks"], mmap_mode="r")
     split = json.loads((PROJECT_ROOT / DATA["split_indices"]).read_text())
     hparams = {k: v for k, v in block["model"].items() if k != "kind"} | {"in_channels": int(images.shape[1])}
-    torch.manual_seed(training.seed)
-    model = make_model(block["model"]["kind"], where=f"{args.architecture}.model", **hparams)
+    try:  # a mistyped key or value: its one-line message, naming it, instead of a traceback
+        training = training_parameters(block["training"], where)
+        torch.manual_seed(training.seed)
+        model = make_model(block["model"]["kind"], where=f"{args.architecture}.model", **hparams)
+    except ValueError as error:
+        raise SystemExit(f"bench_budget: {error}") from None
     generator = (
         make_mask_generator(**training.random_masks, where=f"{where}.random_masks") if training.random_masks else None
     )

@@ -104,6 +104,39 @@ def test_an_unknown_hole_fill_is_refused(arch):
         make_model(arch, widths=[4, 8], hole_fill="telea")
 
 
+@pytest.mark.parametrize("arch", ["unet_frm", "unet_aspp"])
+def test_a_pixel_correction_starts_at_the_fill_and_completes_within_range(arch):
+    torch.manual_seed(0)
+    model = make_model(arch, widths=[4, 8], hole_fill="biharmonic", correction="pixel").eval()
+    images, masks = torch.rand(2, 3, 16, 16), (torch.rand(2, 1, 16, 16) < 0.3).float()
+    images[0] = 1.0  # a white image: a logit prior would start it at sigmoid(logit(1 - 1e-3))
+    assert torch.equal(model(images, masks), fill_holes(images, masks, "biharmonic"))
+    with torch.no_grad():
+        model.unet.head.bias.fill_(2.0)  # a correction past white
+    assert model(images, masks).amax() > 1
+    completed = model.inpaint(images, masks)
+    assert torch.equal(completed, torch.where(masks.bool(), 1.0, images))
+
+
+def test_the_pixel_correction_keeps_its_gradient_where_the_fill_is_near_white():
+    images, masks = torch.full((1, 3, 16, 16), 0.999), torch.zeros(1, 1, 16, 16)
+    masks[..., 4:12, 4:12] = 1
+    gradients = {}
+    for correction in ("logit", "pixel"):
+        model = make_model("unet_frm", widths=[4, 8], hole_fill="biharmonic", correction=correction)
+        model(images, masks).sum().backward()
+        gradients[correction] = model.unet.head.bias.grad
+    # d output / d head: sigmoid'(logit(0.999)) ~ 1e-3 against 1 per pixel
+    assert torch.allclose(gradients["pixel"], torch.full((3,), 256.0))
+    assert (gradients["logit"] < 1).all()
+
+
+@pytest.mark.parametrize("arch", ["unet_frm", "unet_aspp"])
+def test_an_unknown_correction_is_refused(arch):
+    with pytest.raises(ValueError, match=f"{arch}.model.correction"):
+        make_model(arch, widths=[4, 8], correction="linear")
+
+
 # The shared assembly, as the U-Net inpainters and the GAN generator configure it.
 
 

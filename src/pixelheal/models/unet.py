@@ -10,7 +10,8 @@ generator (`models.gan`, whose faithful variant swaps the stages and the head) a
 U-Net inpainter (widths w1..wk, then the bottleneck wb; input: the filled image ++ the mask):
     enc_i DoubleConv(w_{i-1} → w_i), max-pool after each; bottleneck DoubleConv(wk → wb);
     dec_i: ConvTranspose2d(x2 → w_i) → concat skip (2 w_i) → refinement(2 w_i) → DoubleConv(2 w_i → w_i);
-    head 1x1 conv (w1 → C, zero at init) → sigmoid(head + logit(fill)) in [0, 1] (no prior for "zero").
+    head 1x1 conv (w1 → C, zero at init) → sigmoid(head + logit(fill)) in [0, 1] (no prior for "zero");
+    with `correction: pixel`, fill + head, clamped to [0, 1] only when completing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
+from typing import Literal, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +35,7 @@ from pixelheal.models.losses import RegressionLoss, weighted_error
 Refinement = Callable[[int], nn.Module]  # channels -> module(features, masks), same shape out
 Stage = Callable[[int, int], nn.Module]  # (in, out) channels -> the convolutions of one U-Net stage
 Head = Callable[[int, int], nn.Module]  # (features, image channels) -> the output's logits
+Correction = Literal["logit", "pixel"]  # where the network's correction is added to the fill (see UNetConfig)
 
 
 def zero_head(in_channels: int, channels: int) -> nn.Conv2d:
@@ -141,6 +143,9 @@ class UNetConfig:
     loss: RegressionLoss = "mse"  # mse | l1 | log_mse (see models.losses)
     hole_weight: float = 1.0  # loss weight of hole pixels relative to known ones
     hole_fill: HoleFill = "zero"
+    # logit: sigmoid(head + logit(fill)), the original. pixel: fill + head, whose gradient does not shrink with
+    # sigmoid'(fill) where the fill is near black or white (unet_frm's 200-s runs: hole PSNR 21.85 against 21.75).
+    correction: Correction = "logit"
 
     def __post_init__(self) -> None:
         require(self.in_channels >= 1, "in_channels", f"must be >= 1, got {self.in_channels}")
@@ -174,13 +179,23 @@ class UNetInpainter(InpaintingModel):
     def __init__(self, config: UNetConfig, refinement: Refinement) -> None:
         super().__init__()
         self.config = config
-        self.unet = UNet(config.in_channels, config.widths, upsample=TransposedUpsample, refinement=refinement)
+        in_logits = config.correction == "logit"
+        self.unet = UNet(
+            config.in_channels,
+            config.widths,
+            upsample=TransposedUpsample,
+            refinement=refinement,
+            activation=torch.sigmoid if in_logits else nn.Identity(),
+        )
 
     def forward(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         filled = fill_holes(images, masks, self.config.hole_fill)
-        # An interpolated fill is the prior the network corrects; the zero fill is none (mid-grey start).
-        prior = None if self.config.hole_fill == "zero" else fill_logit(filled)
-        return self.unet(filled, masks, prior)  # (B, C, H, W) in [0, 1]
+        # An interpolated fill is the prior the network corrects; the zero fill is none (mid-grey or black start).
+        if self.config.hole_fill == "zero":
+            prior = None
+        else:
+            prior = fill_logit(filled) if self.config.correction == "logit" else filled
+        return self.unet(filled, masks, prior)  # (B, C, H, W); in [0, 1] for "logit"
 
     def networks(self) -> tuple[str, ...]:
         return ("unet",)

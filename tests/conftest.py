@@ -41,8 +41,13 @@ def checksums(folder: Path) -> dict[str, str]:
     }
 
 
-def environment_parameters(env: str) -> dict:
-    """The parameters of a configuration environment in conf/, as `kedro run --env=<env>` reads them."""
+def environment_config(env: str, kind: str) -> dict:
+    """One kind of configuration ("parameters", "catalog") of an environment in conf/, as `kedro run --env=<env>` reads it."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env=env)["parameters"]
+        return OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env=env)[kind]
+
+
+def environment_parameters(env: str) -> dict:
+    """The parameters of a configuration environment in conf/, as `kedro run --env=<env>` reads them."""
+    return environment_config(env, "parameters")

@@ -25,20 +25,16 @@ import yaml
 
 from pixelheal.evaluation.metrics import per_image_metrics
 from pixelheal.evaluation.scoring import complete_images
+from pixelheal.evaluation.summary import finite_mean
 from pixelheal.masks import make_mask_generator
 from pixelheal.models import make_model
 from pixelheal.models.fills import biharmonic_fill
 from pixelheal.pipelines.train.nodes import training_parameters
 from pixelheal.training import train
-from tests.conftest import PROJECT_ROOT, environment_parameters
+from tests.conftest import PROJECT_ROOT, environment_config, environment_parameters
 
 ENV = "cifar10_cpu"
-DATA = {
-    "images": "data/03_primary/images.npy",
-    "masks": "data/04_feature/masks.npy",
-    "split_indices": "data/05_model_input/split_indices.json",
-}
-# What each file's lineage record must show it was made with: this environment's blocks.
+# What each catalog entry's lineage record must show it was made with: this environment's blocks.
 MADE_WITH = {
     "images": {"params:data_processing.source": ("data_processing", "source")},
     "masks": {"params:masks.generator": ("masks", "generator"), "params:masks.seed": ("masks", "seed")},
@@ -58,10 +54,16 @@ def override(block: dict, assignment: str) -> None:
     block[last] = yaml.safe_load(value)
 
 
-def _require_cifar10_cpu_data(params: dict) -> None:
+def _data_paths() -> dict[str, str]:
+    """The file of each input (images, masks, split_indices), as this environment's catalog names it."""
+    catalog = environment_config(ENV, "catalog")
+    return {name: catalog[name]["filepath"] for name in MADE_WITH}
+
+
+def _require_cifar10_cpu_data(params: dict, data: dict[str, str]) -> None:
     """Stop with one line unless the data files exist and their lineage records name this environment's blocks."""
     rerun = f"run `kedro run --env={ENV} --pipelines=data_processing,masks,split` first"
-    for name, path in DATA.items():
+    for name, path in data.items():
         record = PROJECT_ROOT / f"{path}.lineage.json"
         if not (PROJECT_ROOT / path).is_file() or not record.is_file():
             raise SystemExit(f"bench_budget: {path} (or its lineage record) is missing; {rerun}")
@@ -76,8 +78,7 @@ def _require_cifar10_cpu_data(params: dict) -> None:
 
 def hole_psnr(images: np.ndarray, masks: np.ndarray, completions: np.ndarray) -> float:
     """Mean hole PSNR (dB) of uint8 completions, as the test reports it (images without a hole skipped)."""
-    scores = per_image_metrics(images / 255.0, completions / 255.0, masks.astype(np.float64))["psnr_hole"]
-    return scores[~torch.isnan(scores)].mean().item()
+    return finite_mean(per_image_metrics(images / 255.0, completions / 255.0, masks.astype(np.float64))["psnr_hole"])
 
 
 def main() -> None:
@@ -89,15 +90,16 @@ def main() -> None:
     params = environment_parameters(ENV)
     if args.architecture not in params or "model" not in params[args.architecture]:
         raise SystemExit(f"bench_budget: conf/{ENV} has no architecture block {args.architecture!r}")
-    _require_cifar10_cpu_data(params)
+    data = _data_paths()
+    _require_cifar10_cpu_data(params, data)
     block = copy.deepcopy(params[args.architecture])
     for assignment in args.overrides:
         override(block, assignment)
     block["training"]["time_budget_s"] = args.seconds
     where = f"{args.architecture}.training"
-    images = np.load(PROJECT_ROOT / DATA["images"], mmap_mode="r")
-    masks = np.load(PROJECT_ROOT / DATA["masks"], mmap_mode="r")
-    split = json.loads((PROJECT_ROOT / DATA["split_indices"]).read_text())
+    images = np.load(PROJECT_ROOT / data["images"], mmap_mode="r")
+    masks = np.load(PROJECT_ROOT / data["masks"], mmap_mode="r")
+    split = json.loads((PROJECT_ROOT / data["split_indices"]).read_text())
     hparams = {k: v for k, v in block["model"].items() if k != "kind"} | {"in_channels": int(images.shape[1])}
     try:  # a mistyped key or value: its one-line message, naming it, instead of a traceback
         training = training_parameters(block["training"], where)

@@ -18,7 +18,7 @@ from torch.optim.adam import adam
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "muon")
 MUON_MOMENTUM = 0.95  # Nesterov momentum of the orthogonalised matrices (the paper's value)
-MUON_MIN_SIDE = 16  # narrower matrices (heads to the image's channels, vectors) take Adam
+MUON_MIN_SIDE = 16  # narrower matrices (heads to the image's channels, vectors) take AdamW
 # The quintic iteration's coefficients from the paper: they push every singular value into about [0.7, 1.2] in
 # NS_STEPS steps, which is enough: the update needs orthogonal directions, not exact unit singular values.
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
@@ -81,10 +81,12 @@ class Muon(torch.optim.Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         weight_decay: float = 0.0,
     ) -> None:
-        params = list(params)
+        matrices, others = [], []
+        for p in params:
+            (matrices if takes_muon(p) else others).append(p)
         groups = [
-            {"params": [p for p in params if takes_muon(p)], "lr": muon_lr, "lr_scale": muon_lr / lr, "muon": True},
-            {"params": [p for p in params if not takes_muon(p)], "lr": lr, "muon": False},
+            {"params": matrices, "lr": muon_lr, "lr_scale": muon_lr / lr, "muon": True},
+            {"params": others, "lr": lr, "muon": False},
         ]
         super().__init__([g for g in groups if g["params"]], {"betas": betas, "weight_decay": weight_decay})
 

@@ -26,6 +26,7 @@ import yaml
 from pixelheal.evaluation.metrics import per_image_metrics
 from pixelheal.evaluation.scoring import complete_images
 from pixelheal.evaluation.summary import finite_mean
+from pixelheal.lineage import Lineage
 from pixelheal.masks import make_mask_generator
 from pixelheal.models import make_model
 from pixelheal.models.fills import biharmonic_fill
@@ -63,11 +64,14 @@ def _data_paths() -> dict[str, str]:
 def _require_cifar10_cpu_data(params: dict, data: dict[str, str]) -> None:
     """Stop with one line unless the data files exist and their lineage records name this environment's blocks."""
     rerun = f"run `kedro run --env={ENV} --pipelines=data_processing,masks,split` first"
+    lineage = Lineage(lambda name: PROJECT_ROOT / data[name])
     for name, path in data.items():
-        record = PROJECT_ROOT / f"{path}.lineage.json"
-        if not (PROJECT_ROOT / path).is_file() or not record.is_file():
-            raise SystemExit(f"bench_budget: {path} (or its lineage record) is missing; {rerun}")
-        made = json.loads(record.read_text())["params"]
+        record = lineage.record(name)
+        if record is None:
+            raise SystemExit(
+                f"bench_budget: {path} is missing, or has no lineage record of its current content; {rerun}"
+            )
+        made = record.params
         for key, where in MADE_WITH[name].items():
             expected = params
             for part in where:

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from torchmetrics.functional.image import structural_similarity_index_measure
 
 from pixelheal.models import make_model
 from pixelheal.models.losses import adversarial_loss, edge_loss, edge_magnitude, l1_loss, pixel_error, ssim_loss
@@ -49,6 +50,25 @@ def test_ssim_loss_grows_with_noise_and_works_on_small_images():
     x = _images(shape=(2, 3, 8, 8))
     slightly = (x + 0.05 * _images(1, x.shape)).clamp(0, 1)
     assert 0 < ssim_loss(slightly, x) < ssim_loss(_images(2, x.shape), x)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 32, 32), (2, 1, 40, 24), (3, 3, 7, 9), (1, 2, 3, 5)])
+def test_ssim_loss_is_one_minus_torchmetrics_ssim(shape):
+    """The separable computation is torchmetrics' Gaussian SSIM (its window shrunk to fit small images)."""
+    x = _images(shape=shape)
+    y = (x + 0.2 * _images(1, shape) - 0.1).clamp(0, 1)
+    sigma = 1.5 if min(shape[-2:]) >= 11 else ((min(shape[-2:]) - 1) // 2 - 0.5) / 3.5
+    reference = structural_similarity_index_measure(y, x, data_range=1.0, sigma=sigma)
+    assert ssim_loss(y, x).item() == pytest.approx(1 - reference.item(), abs=1e-6)
+
+
+def test_ssim_loss_under_bfloat16_autocast_is_the_float32_loss():
+    x = _images(shape=(2, 3, 32, 32))
+    y = (x + 0.01 * _images(1, x.shape)).clamp(0, 1)  # variances small enough for bfloat16 to lose them
+    with torch.autocast("cpu", torch.bfloat16):
+        loss = ssim_loss(y, x)
+    assert loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(ssim_loss(y, x).item(), abs=1e-7)
 
 
 def test_ssim_loss_names_too_small_images():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -42,6 +44,19 @@ class LeakyDoubleConv(nn.Sequential):
         super().__init__(*LeakyConv(in_channels, out_channels), *LeakyConv(out_channels, out_channels))
 
 
+def dense_gradient(x: torch.Tensor) -> torch.Tensor:
+    """`x` itself, whose gradient (if it gets one) is copied into x's own dense layout before it flows on.
+
+    For a map about to be concatenated: torch.cat's backward hands each input a strided slice of the gradient,
+    and the CPU backward of ReLU and of bilinear upsampling take a slow path on such a slice (3-18x slower on a
+    64-channel 32x32 batch here, against a copy costing half a dense ReLU backward).
+    """
+    if x.requires_grad:
+        layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        x.register_hook(partial(torch.Tensor.contiguous, memory_format=layout))
+    return x
+
+
 class TransposedUpsample(nn.ConvTranspose2d):
     """Learned x2 upsampling to the skip's width (a 2x2 transposed convolution), padded to the skip's size."""
 
@@ -72,12 +87,30 @@ class BilinearUpsample(nn.Module):
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         # Upsampling to the skip's exact size keeps odd sides (e.g. 25 → 12 → 25) aligned.
-        return F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return dense_gradient(F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False))
 
 
-def resize_mask(masks: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Mask at a feature scale: the fraction of hole pixels each feature cell covers."""
-    return F.adaptive_avg_pool2d(masks, size)  # (B, 1, h, w) in [0, 1]
+def resize_mask(masks: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """Mask at the scale of `features`: the fraction of hole pixels each cell covers, in the features' dtype.
+
+    The dtype matters under autocast: a float32 mask concatenated to bfloat16 features would promote the whole
+    concatenation, which every convolution reading it then casts back (half of unet_aspp's copying in a bf16 step).
+    """
+    return F.adaptive_avg_pool2d(masks, features.shape[-2:]).to(features.dtype)  # (B, 1, h, w) in [0, 1]
+
+
+def conv_of_concatenation(conv: nn.Conv2d, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """conv(features ++ mask) as two convolutions over the slices of its weight: the same sum, same parameters.
+
+    It never builds the (C+1)-channel map: oneDNN runs such odd widths slowly, and in bfloat16 NHWC a dilated
+    convolution at 32x32 over more than 16 channels that are not a multiple of 16 (17, 33, 65, 72 and 129 among
+    those tried; torch 2.14, oneDNN 3.12) returns NaN weight gradients, while C (a multiple of 16 at the usual
+    widths) and the mask's 1 channel are fine.
+    """
+    c = features.shape[1]
+    common = {"stride": conv.stride, "padding": conv.padding, "dilation": conv.dilation}
+    weight = conv.weight
+    return F.conv2d(features, weight[:, :c], conv.bias, **common) + F.conv2d(mask, weight[:, c:], **common)
 
 
 class FeatureRefinement(nn.Module):
@@ -93,7 +126,7 @@ class FeatureRefinement(nn.Module):
         self.gate = nn.Conv2d(channels, channels, 1)
 
     def forward(self, features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        m = resize_mask(masks, features.shape[-2:])
+        m = resize_mask(masks, features)
         context = self.context(torch.cat([features, m], dim=1))
         return features + context * torch.sigmoid(self.gate(context))
 
@@ -116,7 +149,14 @@ class ASPPRefinement(FeatureRefinement):
         self.context = nn.Sequential(nn.Conv2d(branch * (len(dilations) + 1), channels, 1), nn.ReLU(inplace=True))
 
     def forward(self, features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([features, resize_mask(masks, features.shape[-2:])], dim=1)  # (B, C+1, h, w)
-        pooled = self.pooled(x).expand(-1, -1, *x.shape[-2:])
-        context = self.context(torch.cat([b(x) for b in self.branches] + [pooled], dim=1))
+        m = resize_mask(masks, features)
+        branches = [dense_gradient(relu(conv_of_concatenation(conv, features, m))) for conv, relu in self.branches]
+        # The mean of features ++ mask is the means concatenated, so the pooling runs before the concatenation;
+        # as a sum over the pixels, divided: the backward of a bfloat16 channels-last mean is 13x slower here.
+        sums = torch.cat([features.sum((2, 3), keepdim=True), m.sum((2, 3), keepdim=True)], dim=1)  # (B, C+1, 1, 1)
+        means = sums / (features.shape[-2] * features.shape[-1])
+        # The image-level branch is written into a map laid out as the others: an expanded view would make the
+        # concatenation contiguous (NCHW), which the convolutions then copy back under channels_last.
+        pooled = torch.empty_like(branches[0]).copy_(self.pooled[1:](means).expand_as(branches[0]))
+        context = self.context(torch.cat([*branches, pooled], dim=1))
         return features + context * torch.sigmoid(self.gate(context))

@@ -122,9 +122,9 @@ def _solve_directly(u: torch.Tensor, masks: torch.Tensor, degree: torch.Tensor) 
     solved = u.flatten(2).clone()
     for i, hole in enumerate(holes):
         index = hole.nonzero().squeeze(1)
-        if 0 < len(index) < pixels:
-            factor = torch.linalg.cholesky(matrix[index[:, None], index])
-            solved[i, :, index] = torch.cholesky_solve(rhs[i][:, index].T, factor).T
+        if 0 < len(index) < pixels:  # index_select gathers whole rows: several times faster than fancy indexing
+            factor = torch.linalg.cholesky(matrix.index_select(0, index).index_select(1, index))
+            solved[i].index_copy_(1, index, torch.cholesky_solve(rhs[i].index_select(1, index).T, factor).T)
     return solved.view(shape)
 
 

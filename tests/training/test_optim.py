@@ -31,6 +31,28 @@ def test_orthogonalise_leaves_every_singular_value_near_one(shape):
     assert off_diagonal.norm() < 0.05 * in_bases.norm()
 
 
+@pytest.mark.parametrize("shape", [(3, 32, 144), (3, 144, 32)])
+def test_orthogonalise_treats_each_matrix_of_a_stack_on_its_own(shape):
+    stack = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(orthogonalise(stack), torch.stack([orthogonalise(m) for m in stack]), atol=1e-6)
+
+
+def test_same_shape_matrices_each_step_by_their_own_momentum():
+    """Muon orthogonalises same-shape matrices as one batch: each must still follow its own formula."""
+    torch.manual_seed(0)
+    convs = [torch.nn.Conv2d(16, 32, 3, bias=False) for _ in range(3)] + [torch.nn.Conv2d(32, 16, 1, bias=False)]
+    optimizer = Muon([c.weight for c in convs], lr=0.01, muon_lr=0.05)
+    before = [c.weight.detach().clone() for c in convs]
+    for conv in convs:
+        conv.weight.grad = torch.randn_like(conv.weight)
+    grads = [c.weight.grad.clone() for c in convs]
+    optimizer.step()
+    for conv, start, grad in zip(convs, before, grads):
+        step = orthogonalise((grad * (1 + MUON_MOMENTUM)).flatten(1)).view_as(grad)
+        rows, columns = grad.flatten(1).shape
+        assert torch.allclose(conv.weight, start - 0.05 * max(1, rows / columns) ** 0.5 * step, atol=1e-6)
+
+
 def test_matrices_take_muon_and_the_rest_adamw():
     model = _unet()
     optimizer = make_optimizer("muon", model.parameters(), lr=0.002, muon_lr=0.03)

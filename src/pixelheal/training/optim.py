@@ -52,16 +52,19 @@ def takes_muon(param: torch.Tensor) -> bool:
 
 
 def orthogonalise(matrix: torch.Tensor) -> torch.Tensor:
-    """About the nearest semi-orthogonal matrix to `matrix` (its U V^T), by NS_STEPS Newton-Schulz steps in bfloat16."""
+    """About the nearest semi-orthogonal matrix to `matrix` (its U V^T), by NS_STEPS Newton-Schulz steps in bfloat16.
+
+    `matrix` is (rows, columns) or a stack (k, rows, columns) of same-shape matrices, each orthogonalised on its own.
+    """
     a, b, c = NS_COEFFICIENTS
-    x = matrix.bfloat16()
-    wide = x.shape[0] <= x.shape[1]
-    x = x if wide else x.T  # X X^T is the smaller Gram matrix
-    x = x / (x.norm() + 1e-7)  # singular values into [0, 1], where the iteration converges
+    x = matrix.bfloat16().reshape(-1, *matrix.shape[-2:])  # (k, rows, columns)
+    wide = x.shape[-2] <= x.shape[-1]
+    x = x if wide else x.mT  # X X^T is the smaller Gram matrix
+    x = x / (x.norm(dim=(-2, -1), keepdim=True) + 1e-7)  # singular values into [0, 1], where the iteration converges
     for _ in range(NS_STEPS):
-        gram = x @ x.T
-        x = torch.addmm(x, torch.addmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
-    return (x if wide else x.T).to(matrix.dtype)
+        gram = x @ x.mT
+        x = torch.baddbmm(x, torch.baddbmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
+    return (x if wide else x.mT).reshape(matrix.shape).to(matrix.dtype)
 
 
 class Muon(torch.optim.Optimizer):
@@ -98,12 +101,22 @@ class Muon(torch.optim.Optimizer):
                 (self._muon if group["muon"] else self._adam)(group, params)
 
     def _muon(self, group: dict, params: list[nn.Parameter]) -> None:
-        for p in params:
-            momentum = self.state[p].setdefault("momentum", torch.zeros_like(p))
-            momentum.mul_(MUON_MOMENTUM).add_(p.grad)
-            update = orthogonalise(p.grad.add(momentum, alpha=MUON_MOMENTUM).flatten(1))
-            p.mul_(1 - group["lr"] * group["weight_decay"])
-            p.add_(update.view_as(p), alpha=-group["lr"] * max(1.0, update.shape[0] / update.shape[1]) ** 0.5)
+        grads = [p.grad for p in params]
+        momenta = [self.state[p].setdefault("momentum", torch.zeros_like(p)) for p in params]
+        torch._foreach_mul_(momenta, MUON_MOMENTUM)
+        torch._foreach_add_(momenta, grads)
+        nesterov = torch._foreach_add(grads, momenta, alpha=MUON_MOMENTUM)
+        torch._foreach_mul_(params, 1 - group["lr"] * group["weight_decay"])
+        # Same-shape matrices are orthogonalised as one batch: a U-Net's dozens of small per-matrix products
+        # otherwise cost more in dispatch than in arithmetic (measured: 15.7 -> 9.3 ms per unet_aspp step).
+        by_shape: dict[torch.Size, list[int]] = {}
+        for i, update in enumerate(nesterov):
+            by_shape.setdefault(update.flatten(1).shape, []).append(i)
+        for (rows, columns), indices in by_shape.items():
+            updates = orthogonalise(torch.stack([nesterov[i].flatten(1) for i in indices]))
+            scale = -group["lr"] * max(1.0, rows / columns) ** 0.5  # tall matrices move as much per entry
+            for i, update in zip(indices, updates):
+                params[i].add_(update.view_as(params[i]), alpha=scale)
 
     def _adam(self, group: dict, params: list[nn.Parameter]) -> None:
         states = [self.state[p] for p in params]

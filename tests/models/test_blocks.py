@@ -21,11 +21,21 @@ def _features_and_masks(channels: int, side: int = 32, batch: int = 2) -> tuple[
     return features, masks
 
 
+def _concatenated(features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """features ++ the mask at their scale: the map the refinements' formulas read."""
+    return torch.cat([features, F.adaptive_avg_pool2d(masks, features.shape[-2:])], dim=1)
+
+
+def _frm_by_concatenation(block: FeatureRefinement, features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    context = block.context(_concatenated(features, masks))
+    return features + context * torch.sigmoid(block.gate(context))
+
+
 def _aspp_by_concatenation(block: ASPPRefinement, features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """The block's formula as written in its docstring: every branch reads features ++ mask."""
-    x = torch.cat([features, F.adaptive_avg_pool2d(masks, features.shape[-2:])], dim=1)
+    x = _concatenated(features, masks)
     branches = [branch(x) for branch in block.branches]
-    pooled = block.pooled(x).expand_as(branches[0])
+    pooled = block.pooled(F.adaptive_avg_pool2d(x, 1)).expand_as(branches[0])
     context = block.context(torch.cat([*branches, pooled], dim=1))
     return features + context * torch.sigmoid(block.gate(context))
 
@@ -39,6 +49,14 @@ def test_conv_of_concatenation_is_the_convolution_of_the_concatenated_map(kernel
     assert torch.allclose(conv_of_concatenation(conv, features, masks), expected, atol=1e-5)
 
 
+def test_feature_refinement_computes_its_formula_and_keeps_its_parameters():
+    torch.manual_seed(0)
+    block = FeatureRefinement(16)
+    features, masks = _features_and_masks(16, side=12)
+    assert torch.allclose(block(features, masks), _frm_by_concatenation(block, features, masks), atol=1e-5)
+    assert block.context[0].weight.shape == (16, 17, 3, 3)
+
+
 def test_aspp_refinement_computes_its_formula_and_keeps_its_parameters():
     torch.manual_seed(0)
     block = ASPPRefinement(16, dilations=(1, 2))
@@ -46,6 +64,10 @@ def test_aspp_refinement_computes_its_formula_and_keeps_its_parameters():
     assert torch.allclose(block(features, masks), _aspp_by_concatenation(block, features, masks), atol=1e-5)
     # The weights still read features ++ mask: checkpoints of the concatenating block load unchanged.
     assert block.branches[0][0].weight.shape == (8, 17, 3, 3) and block.pooled[1].weight.shape == (8, 17, 1, 1)
+    assert sorted(block.state_dict()) == sorted(
+        ["branches.0.0.weight", "branches.0.0.bias", "branches.1.0.weight", "branches.1.0.bias"]
+        + ["pooled.1.weight", "pooled.1.bias", "context.0.weight", "context.0.bias", "gate.weight", "gate.bias"]
+    )
 
 
 def test_aspp_refinement_in_bfloat16_channels_last_has_finite_weight_gradients():

@@ -126,8 +126,8 @@ class FeatureRefinement(nn.Module):
         self.gate = nn.Conv2d(channels, channels, 1)
 
     def forward(self, features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        m = resize_mask(masks, features)
-        context = self.context(torch.cat([features, m], dim=1))
+        conv, relu = self.context
+        context = relu(conv_of_concatenation(conv, features, resize_mask(masks, features)))
         return features + context * torch.sigmoid(self.gate(context))
 
 
@@ -145,7 +145,9 @@ class ASPPRefinement(FeatureRefinement):
             nn.Sequential(nn.Conv2d(channels + 1, branch, 3, padding=d, dilation=d), nn.ReLU(inplace=True))
             for d in dilations
         )
-        self.pooled = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels + 1, branch, 1), nn.ReLU(inplace=True))
+        # The image-level branch reads the means of features ++ mask, which forward computes; the Identity holds the
+        # place of the pooling that used to be here, so checkpoints keep their "pooled.1.*" keys.
+        self.pooled = nn.Sequential(nn.Identity(), nn.Conv2d(channels + 1, branch, 1), nn.ReLU(inplace=True))
         self.context = nn.Sequential(nn.Conv2d(branch * (len(dilations) + 1), channels, 1), nn.ReLU(inplace=True))
 
     def forward(self, features: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -157,6 +159,6 @@ class ASPPRefinement(FeatureRefinement):
         means = sums / (features.shape[-2] * features.shape[-1])
         # The image-level branch is written into a map laid out as the others: an expanded view would make the
         # concatenation contiguous (NCHW), which the convolutions then copy back under channels_last.
-        pooled = torch.empty_like(branches[0]).copy_(self.pooled[1:](means).expand_as(branches[0]))
+        pooled = torch.empty_like(branches[0]).copy_(self.pooled(means).expand_as(branches[0]))
         context = self.context(torch.cat([*branches, pooled], dim=1))
         return features + context * torch.sigmoid(self.gate(context))

@@ -114,6 +114,13 @@ def test_fills_have_finite_gradients_even_for_converged_or_hole_free_systems(fil
     assert torch.allclose(images.grad[1], torch.ones_like(images.grad[1]))
 
 
+def test_the_factorised_fill_has_the_gradient_of_its_solution():
+    torch.manual_seed(0)
+    images = torch.rand(2, 2, 8, 8, dtype=torch.float64, requires_grad=True)
+    masks = (torch.rand(2, 1, 8, 8) < 0.4).double()
+    assert torch.autograd.gradcheck(lambda x: biharmonic_fill(x, masks), images)  # 8x8: factorised, not iterated
+
+
 def test_biharmonic_fill_of_an_image_without_known_pixels_is_mid_grey():
     images = torch.rand(2, 3, 8, 8)
     assert torch.allclose(biharmonic_fill(images, torch.ones(2, 1, 8, 8)), torch.full_like(images, 0.5))

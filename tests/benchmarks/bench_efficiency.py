@@ -10,14 +10,13 @@ step (forward and backward matmuls and convolutions; the optimiser's and the fil
 counted), divided by the batch. Each speed option is applied as the training loop applies it (`training.throughput`):
 `channels_last` (networks and batches), `precision: bf16` (autocast around the step), both, and with `--compile`
 both plus `torch.compile` (its compilation, minutes on a CPU, is left out of the rate). The peak is a 3x3
-convolution 64->64 (batch 64, 32x32, forward and backward), the best of PEAK_TRIES timings, since a shorter or
-disturbed one reads low. On a shared machine what the chip delivers drifts by half within minutes, so the bf16 peak
-is timed just before and just after each architecture's timings, and its "% of bf16 peak" relates the
-architecture's achieved GFLOP/s to the better of those two: the best the chip showed beside it. Each timing runs
-two warm-up steps,
-then up to `--steps` steps (fewer when one step is slow: about SECONDS per timing, one warm-up and at least one
-step for steps over SECONDS / 3). Like the peak, each rate is the best of `--tries` timings (default TRIES): one
-disturbed timing of a few seconds reads a quarter low here, which a single try would put on the architecture.
+convolution 64->64 (batch 64, 32x32, forward and backward). On a shared machine what the chip delivers drifts by
+half within minutes, and a disturbed timing of a few seconds reads a quarter low, so every rate is the best of
+`--tries` timings (default TRIES), and the timings are interleaved: each round times the bf16 peak, then the
+architecture without options, then with each option, so that every column sees the same stretches of the run. An
+architecture's "% of bf16 peak" relates its achieved GFLOP/s to the peak timed in its own rounds: the best the chip
+showed beside it. Each timing runs two warm-up steps, then up to `--steps` steps (fewer when one step is slow:
+about SECONDS per timing, one warm-up and at least one step for steps over SECONDS / 3); the peak's, PEAK_STEPS.
 """
 
 from __future__ import annotations
@@ -45,8 +44,7 @@ SIZE = 32
 WARMUP = 2  # oneDNN creates its primitives on the first calls
 SECONDS = 6.0  # aim for a timing, so that the slow autoregressive steps stay few
 PEAK_STEPS = 60  # a few seconds: shorter timings of the bf16 convolution read up to a quarter low
-PEAK_TRIES = 3
-TRIES = 3  # timings per architecture and option, the best kept (as for the peak)
+TRIES = 3  # interleaved rounds: timings per rate, the best kept
 CPU = torch.device("cpu")
 # (channels_last, precision, compile)
 OPTIONS = {"channels_last": (True, "fp32", False), "bf16": (False, "bf16", False), "both": (True, "bf16", False)}
@@ -71,9 +69,20 @@ def steps_per_second(step: Callable[[], object], steps: int, seconds: float = SE
     return n / (time.perf_counter() - tick)
 
 
-def best_rate(step: Callable[[], object], steps: int, tries: int) -> float:
-    """The best of `tries` rates of `step` (see `steps_per_second`)."""
-    return max(steps_per_second(step, steps) for _ in range(tries))
+def best_rates(timings: dict[str, Callable[[], float]], tries: int) -> dict[str, float | Exception]:
+    """The best rate of each timing over `tries` rounds, each round calling every timing once, in order.
+
+    A timing that raises keeps its error, and is not called again.
+    """
+    rates: dict[str, float | Exception] = dict.fromkeys(timings, 0.0)
+    for _ in range(tries):
+        for name, timing in timings.items():
+            if not isinstance(rates[name], Exception):
+                try:
+                    rates[name] = max(rates[name], timing())
+                except Exception as error:  # noqa: BLE001 - an option an architecture cannot take is a table cell
+                    rates[name] = error
+    return rates
 
 
 def flops(step: Callable[[], object]) -> int:
@@ -84,8 +93,8 @@ def flops(step: Callable[[], object]) -> int:
     return counter.get_total_flops()
 
 
-def conv_peak(channels_last: bool, precision: str) -> float:
-    """GFLOP/s of a 3x3 convolution 64->64 on a batch of 64 32x32 maps, forward and backward (best of PEAK_TRIES)."""
+def conv_peak(channels_last: bool, precision: str) -> tuple[Callable[[], float], int]:
+    """A timing of a 3x3 convolution 64->64 on a batch of 64 32x32 maps, forward and backward, and its FLOPs."""
     torch.manual_seed(0)
     fmt = throughput.memory_format(channels_last)
     conv = nn.Conv2d(64, 64, 3, padding=1).to(memory_format=fmt)
@@ -97,8 +106,7 @@ def conv_peak(channels_last: bool, precision: str) -> float:
             y = conv(x)
         y.sum().backward()
 
-    rate = max(steps_per_second(step, PEAK_STEPS, math.inf) for _ in range(PEAK_TRIES))
-    return flops(step) * rate / 1e9
+    return partial(steps_per_second, step, PEAK_STEPS, math.inf), flops(step)
 
 
 def batch(generator_block: dict, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,39 +176,48 @@ def main() -> None:
         f"torch {torch.__version__}, {args.threads} threads, mkldnn bf16: {torch.ops.mkldnn._is_mkldnn_bf16_supported()}"
     )
 
-    peaks = {
-        "fp32": conv_peak(channels_last=False, precision="fp32"),
-        "fp32 channels_last": conv_peak(channels_last=True, precision="fp32"),
-    }
+    peaks = {}
+    for label, channels_last in (("fp32", False), ("fp32 channels_last", True)):
+        timing, peak_flops = conv_peak(channels_last, "fp32")
+        peaks[label] = max(timing() for _ in range(args.tries)) * peak_flops / 1e9
+    bf16_peak, bf16_peak_flops = conv_peak(channels_last=True, precision="bf16")
     options = OPTIONS | (COMPILED if args.compile else {})
-    bf16_peak = partial(conv_peak, channels_last=True, precision="bf16")
     rows = []
     for name in args.architectures or ARCHITECTURES:
         block = params[name]
-        before = bf16_peak()
         images, masks = batch(params["masks"]["generator"], block["training"]["batch_size"])
         per_image = flops(train_step(block, images, masks)) / len(images)
-        fp32 = best_rate(train_step(block, images, masks), args.steps, args.tries) * len(images)
-        cells, best = [], fp32
-        for option in options.values():
+        timings = {"peak": bf16_peak, "fp32": partial(steps_per_second, train_step(block, images, masks), args.steps)}
+        failed: dict[str, Exception] = {}
+        for option, settings in options.items():
             try:
-                rate = best_rate(train_step(block, images, masks, *option), args.steps, args.tries) * len(images)
+                timings[option] = partial(steps_per_second, train_step(block, images, masks, *settings), args.steps)
             except Exception as error:  # noqa: BLE001 - an option an architecture cannot take is a table cell
-                cells.append(failure(error))
+                failed[option] = error
+        rates = best_rates(timings, args.tries) | failed
+        peak = rates.pop("peak") * bf16_peak_flops / 1e9
+        fp32 = rates.pop("fp32") * len(images)
+        if isinstance(fp32, Exception):
+            raise fp32
+        cells, best = [], fp32
+        for option in options:
+            rate = rates[option]
+            if isinstance(rate, Exception):
+                cells.append(failure(rate))
                 continue
+            rate *= len(images)
             cells.append(f"{rate:.1f} ({rate / fp32:.2f}x)")
             best = max(best, rate)
-        after = bf16_peak()
-        peak, achieved = max(before, after), per_image * fp32 / 1e9
+        achieved = per_image * fp32 / 1e9
         rows.append(
-            [name, f"{per_image / 1e9:.3f} G", f"{fp32:.1f}", f"{achieved:.1f}", f"{before:.0f} / {after:.0f}"]
+            [name, f"{per_image / 1e9:.3f} G", f"{fp32:.1f}", f"{achieved:.1f}", f"{peak:.0f}"]
             + [f"{100 * achieved / peak:.1f} %"]
             + cells
             + [f"{100 * per_image * best / 1e9 / peak:.1f} %"]
         )
         print(f"  measured {name}", flush=True)
 
-    header = ["architecture", "FLOP/img", "fp32 img/s", "GFLOP/s", "bf16 peak before / after", "% of bf16 peak"]
+    header = ["architecture", "FLOP/img", "fp32 img/s", "GFLOP/s", "bf16 peak GFLOP/s", "% of bf16 peak"]
     header += [f"{option} img/s (x)" for option in options] + ["best % of bf16 peak"]
     print()
     print("| " + " | ".join(header) + " |")

@@ -62,7 +62,7 @@ def orthogonalise(matrix: torch.Tensor) -> torch.Tensor:
     x = x if wide else x.mT  # X X^T is the smaller Gram matrix
     x = x / (x.norm(dim=(-2, -1), keepdim=True) + 1e-7)  # singular values into [0, 1], where the iteration converges
     for _ in range(NS_STEPS):
-        gram = x @ x.mT
+        gram = torch.bmm(x, x.mT)  # `@` copies the transpose of a stack of one (1, rows, columns): 2x slower
         x = torch.baddbmm(x, torch.baddbmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
     return (x if wide else x.mT).reshape(matrix.shape).to(matrix.dtype)
 

@@ -4,10 +4,19 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from pixelheal.models import make_model
-from pixelheal.models.losses import adversarial_loss, edge_loss, edge_magnitude, l1_loss, pixel_error, ssim_loss
+from pixelheal.models.losses import (
+    EDGE_EPS,
+    adversarial_loss,
+    edge_loss,
+    edge_magnitude,
+    l1_loss,
+    pixel_error,
+    ssim_loss,
+)
 
 
 def _images(seed: int = 0, shape: tuple[int, ...] = (2, 3, 16, 16)) -> torch.Tensor:
@@ -30,6 +39,16 @@ def test_edge_gradient_is_finite_on_flat_images():
     prediction = torch.full((1, 3, 8, 8), 0.5, requires_grad=True)
     edge_loss(prediction, _images(shape=(1, 3, 8, 8))).backward()
     assert torch.isfinite(prediction.grad).all()
+
+
+def test_edge_magnitude_is_that_of_the_3x3_sobel_kernels():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 9, 7, dtype=torch.float64)
+    gx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=x.dtype)
+    kernels = torch.stack([gx, gx.T]).unsqueeze(1).repeat(3, 1, 1, 1)  # (6, 1, 3, 3): d/dx, d/dy per channel
+    derivatives = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernels, groups=3).view(2, 3, 2, 9, 7)
+    expected = torch.sqrt(derivatives.square().sum(2) + EDGE_EPS)
+    assert torch.allclose(edge_magnitude(x), expected, atol=1e-12)
 
 
 def test_edge_magnitude_is_per_channel_and_zero_where_flat():

@@ -61,21 +61,26 @@ def l1_loss(prediction: Tensor, target: Tensor, weights: Tensor | None = None) -
     return (weights * error).sum() / weights.sum().clamp_min(1e-12)
 
 
-def sobel_gradients(x: Tensor) -> Tensor:
-    """Per-channel Sobel derivatives (B, 2C, H, W): d/dx and d/dy of every channel, interleaved."""
-    gx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=x.dtype, device=x.device)
-    channels = x.shape[1]
-    kernel = torch.stack([gx, gx.T]).unsqueeze(1).repeat(channels, 1, 1, 1)  # (2C, 1, 3, 3)
+def sobel_gradients(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-channel Sobel derivatives d/dx and d/dy, each (B, C, H, W), of the replicate-padded image.
+
+    The kernels [-1, 0, 1] x [1, 2, 1] are separable, so each derivative is a difference of shifted slices and a
+    [1, 2, 1] sum of them: a depthwise 3x3 convolution over 3 channels ran at about 13 GFLOP/s on the CPU and,
+    with its backward, took over 1 % of a GAN training step.
+    """
     # Replicate padding: a constant image has zero gradient at its border too.
     padded = F.pad(x, (1, 1, 1, 1), mode="replicate")  # (B, C, H+2, W+2)
-    return F.conv2d(padded, kernel, groups=channels)  # (B, 2C, H, W)
+    across = padded[..., 2:] - padded[..., :-2]  # x[j + 1] - x[j - 1], every padded row: (B, C, H+2, W)
+    summed = padded[..., :-2] + 2 * padded[..., 1:-1] + padded[..., 2:]  # [1, 2, 1] along the row
+    d_dx = across[..., :-2, :] + 2 * across[..., 1:-1, :] + across[..., 2:, :]
+    d_dy = summed[..., 2:, :] - summed[..., :-2, :]
+    return d_dx, d_dy
 
 
 def edge_magnitude(x: Tensor) -> Tensor:
     """Differentiable per-channel Sobel magnitude (B, C, H, W)."""
-    g = sobel_gradients(x)  # (B, 2C, H, W)
-    b, _, h, w = g.shape
-    return torch.sqrt(g.view(b, -1, 2, h, w).square().sum(dim=2) + EDGE_EPS)  # (B, C, H, W)
+    d_dx, d_dy = sobel_gradients(x)
+    return torch.sqrt(d_dx.square() + d_dy.square() + EDGE_EPS)
 
 
 def edge_loss(prediction: Tensor, target: Tensor) -> Tensor:

@@ -3,11 +3,13 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from pixelheal.models.blocks import (
     ASPPRefinement,
     BilinearUpsample,
     FeatureRefinement,
+    TransposedUpsample,
     conv_of_concatenation,
     dense_gradient,
     resize_mask,
@@ -117,3 +119,19 @@ def test_bilinear_upsampling_gradient_matches_interpolate():
     reference = x.detach().requires_grad_()
     F.interpolate(reference, size=(10, 10), mode="bilinear", align_corners=False).pow(2).sum().backward()
     assert torch.allclose(x.grad, reference.grad)
+
+
+@pytest.mark.parametrize("skip_side", [10, 11])  # an odd skip comes back one short and is padded
+def test_transposed_upsampling_is_the_transposed_convolution_padded_to_the_skip(skip_side):
+    torch.manual_seed(0)
+    up = TransposedUpsample(6, 4)
+    x = torch.randn(2, 6, 5, 5, requires_grad=True)
+    y = up(x, torch.zeros(2, 4, skip_side, skip_side))
+    reference_x = x.detach().requires_grad_()
+    reference = F.pad(nn.ConvTranspose2d.forward(up, reference_x), [0, skip_side - 10, 0, skip_side - 10])
+    assert y.shape == reference.shape == (2, 4, skip_side, skip_side)
+    assert torch.allclose(y, reference, atol=1e-6)
+    y.pow(2).sum().backward()
+    reference.pow(2).sum().backward()
+    assert torch.allclose(x.grad, reference_x.grad, atol=1e-5)
+    assert [name for name, _ in up.named_parameters()] == ["weight", "bias"]  # checkpoints keep their keys

@@ -157,8 +157,8 @@ def _factorise_holes(masks: torch.Tensor, dtype: np.dtype) -> list[_HoleFactor |
 
 def _solve_holes(rhs: torch.Tensor, factors: list[_HoleFactor | None]) -> torch.Tensor:
     """(B, C, H W): each factorised image's hole solved for `rhs`, zero elsewhere."""
-    band_solve = get_lapack_funcs("pbtrs", dtype=np.dtype(str(rhs.dtype).removeprefix("torch.")))
     rhs = rhs.detach().numpy()
+    band_solve = get_lapack_funcs("pbtrs", dtype=rhs.dtype)
     solution = np.zeros_like(rhs)
     for i, hole in enumerate(factors):
         if hole is not None:
@@ -187,7 +187,7 @@ def _solve_directly(u: torch.Tensor, masks: torch.Tensor, degree: torch.Tensor) 
     An image with no hole or no known pixel keeps `u`. float64 inputs solve in float64, others in float32.
     """
     shape, dtype = u.shape, torch.float64 if u.dtype == torch.float64 else torch.float32
-    factors = _factorise_holes(masks, np.dtype(str(dtype).removeprefix("torch.")))
+    factors = _factorise_holes(masks, np.dtype(np.float64 if dtype == torch.float64 else np.float32))
     rhs = -_bilaplacian(u * (1 - masks), degree).flatten(2).to(dtype).contiguous()  # minus the known pixels' part
     solved = torch.tensor([f is not None for f in factors]).view(-1, 1, 1) & (masks.flatten(2) > 0)
     return torch.where(solved, _HoleSolve.apply(rhs, factors).to(u.dtype), u.flatten(2)).view(shape)

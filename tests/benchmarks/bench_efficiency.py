@@ -195,10 +195,11 @@ def main() -> None:
             except Exception as error:  # noqa: BLE001 - an option an architecture cannot take is a table cell
                 failed[option] = error
         rates = best_rates(timings, args.tries) | failed
-        peak = rates.pop("peak") * bf16_peak_flops / 1e9
-        fp32 = rates.pop("fp32") * len(images)
-        if isinstance(fp32, Exception):
-            raise fp32
+        peak, fp32 = rates.pop("peak"), rates.pop("fp32")
+        for error in (peak, fp32):
+            if isinstance(error, Exception):
+                raise error
+        peak, fp32 = peak * bf16_peak_flops / 1e9, fp32 * len(images)
         cells, best = [], fp32
         for option in options:
             rate = rates[option]

@@ -77,6 +77,23 @@ def test_the_factorised_and_the_iterated_solve_agree_and_large_images_iterate():
     assert torch.equal(biharmonic_fill(images, masks), iterated_large)  # 1,600 pixels: over DIRECT_MAX_PIXELS
 
 
+@pytest.mark.parametrize("shape", [(1, 7), (7, 1), (2, 3), (3, 5), (5, 2), (2, 9), (9, 2), (4, 4)])
+def test_the_factorised_solve_agrees_on_narrow_images_and_single_pixel_holes(shape):
+    torch.manual_seed(0)
+    images = torch.rand(3, 2, *shape, dtype=torch.float64)
+    masks = (torch.rand(3, 1, *shape) < 0.5).double()
+    masks[0] = 0
+    masks[0, 0, shape[0] // 2, shape[1] // 2] = 1  # a one-pixel hole
+    masks[1, 0, 0, 0] = 0  # at least one known pixel
+    with conjugate_gradients_only():
+        iterated = biharmonic_fill(images, masks, tolerance=1e-13, max_iterations=5000)
+    assert torch.allclose(biharmonic_fill(images, masks), iterated, atol=1e-8)
+
+
+def test_an_empty_batch_fills_to_an_empty_batch():
+    assert biharmonic_fill(torch.rand(0, 3, 8, 8), torch.ones(0, 1, 8, 8)).shape == (0, 3, 8, 8)
+
+
 def test_each_image_and_channel_is_its_own_system():
     torch.manual_seed(0)
     images, masks = torch.rand(4, 3, 16, 16), (torch.rand(4, 1, 16, 16) < 0.4).float()

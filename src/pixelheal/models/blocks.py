@@ -70,14 +70,13 @@ class TransposedUpsample(nn.ConvTranspose2d):
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         # Stride 2 with a 2x2 kernel: each input pixel alone makes its output 2x2 block, so this is a 1x1 convolution
-        # to (skip x 2 x 2) channels rearranged by pixel_shuffle. The same sums (equal in the tests); oneDNN's
+        # to (skip x 2 x 2) channels rearranged by pixel_shuffle. The same sums (tests); oneDNN's
         # transposed-convolution backward took 1.7x as long on the CPU.
         weight = self.weight.permute(1, 2, 3, 0).reshape(-1, self.in_channels, 1, 1)  # (skip x 2 x 2, in, 1, 1)
         bias = None if self.bias is None else self.bias.repeat_interleave(4)
         x = F.pixel_shuffle(F.conv2d(x, weight, bias), 2)  # (B, skip, 2h, 2w)
-        if x.shape[-2:] == skip.shape[-2:]:
-            return x  # padding by nothing would still copy
-        # Odd sides (28 → 14 → 7 → 3) come back one short: pad to the skip's size.
+        # Odd sides (28 → 14 → 7 → 3) come back one short: pad to the skip's size. Always, even by nothing: a
+        # branch on the sizes would fix them in a graph exported with dynamic height and width.
         return F.pad(x, [0, skip.shape[-1] - x.shape[-1], 0, skip.shape[-2] - x.shape[-2]])
 
 

@@ -187,8 +187,8 @@ def _solve_directly(u: torch.Tensor, masks: torch.Tensor, degree: torch.Tensor) 
     An image with no hole or no known pixel keeps `u`. float64 inputs solve in float64, others in float32.
     """
     shape, dtype = u.shape, torch.float64 if u.dtype == torch.float64 else torch.float32
-    factors = _factorise_holes(masks, np.dtype(np.float64 if dtype == torch.float64 else np.float32))
     rhs = -_bilaplacian((u * (1 - masks)).to(dtype), degree).flatten(2).contiguous()  # minus the known pixels' part
+    factors = _factorise_holes(masks, rhs.detach().numpy().dtype)
     solved = torch.tensor([f is not None for f in factors], dtype=torch.bool).view(-1, 1, 1) & (masks.flatten(2) > 0)
     return torch.where(solved, _HoleSolve.apply(rhs, factors).to(u.dtype), u.flatten(2)).view(shape)
 
